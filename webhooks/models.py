@@ -1,0 +1,159 @@
+"""Shops (the tenants) and the webhook events they send, with every processing attempt."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class Shop(models.Model):
+    """A Shopify store that installed the app."""
+
+    domain = models.CharField(
+        max_length=255, unique=True, help_text="The shop's myshopify.com domain, e.g. demo-shop.myshopify.com."
+    )
+    installed = models.BooleanField(default=True, help_text="False once the app/uninstalled webhook arrived.")
+    installed_at = models.DateTimeField(default=timezone.now, help_text="When the shop was first seen.")
+    uninstalled_at = models.DateTimeField(null=True, blank=True, help_text="When the app was uninstalled.")
+    scopes = models.TextField(blank=True, help_text="Access scopes granted, comma-separated, as last reported.")
+    scopes_updated_at = models.DateTimeField(null=True, blank=True, help_text="When the scopes last changed.")
+    # Fernet ciphertext of the offline access token; never shown, never logged.
+    offline_token_ciphertext = models.TextField(blank=True, default="", editable=False)
+    token_invalid_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Admin API last rejected the offline token (401)."
+    )
+    redacted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When shop/redact erased this shop's personal data."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class EventStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSING = "processing", "Processing"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored"
+    FAILED = "failed", "Failed"
+    DEAD = "dead", "Dead"
+
+
+class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
+    def pending(self) -> WebhookEventQuerySet:
+        return self.filter(status__in=[EventStatus.RECEIVED, EventStatus.PROCESSING])
+
+
+class WebhookEvent(models.Model):
+    """One delivery, stored verbatim (headers redacted) before it is acknowledged."""
+
+    provider = models.CharField(max_length=20, default="shopify", help_text="Who sent it: shopify or stripe.")
+    topic = models.CharField(max_length=100, help_text="The webhook topic, e.g. orders/create.")
+    shop_domain = models.CharField(max_length=255, blank=True, help_text="The shop the delivery is about.")
+    shop = models.ForeignKey(
+        Shop, null=True, blank=True, on_delete=models.SET_NULL, related_name="events",
+        help_text="Linked when the event is first processed.",
+    )
+    webhook_id = models.CharField(max_length=255, help_text="The delivery id (X-Shopify-Webhook-Id, Stripe event id).")
+    event_id = models.CharField(max_length=255, blank=True, help_text="The event id (X-Shopify-Event-Id).")
+    api_version = models.CharField(max_length=20, blank=True, help_text="The API version of the payload.")
+    triggered_at = models.DateTimeField(null=True, blank=True, help_text="When the provider says it happened.")
+    received_at = models.DateTimeField(default=timezone.now, help_text="When the console stored it.")
+    headers = models.JSONField(default=dict, blank=True, help_text="Request headers, signatures redacted.")
+    payload = models.JSONField(default=dict, blank=True, help_text="The JSON body as delivered.")
+    status = models.CharField(max_length=20, choices=EventStatus.choices, default=EventStatus.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0, help_text="Handler attempts so far, replays included.")
+    last_error = models.TextField(blank=True, help_text="The last attempt's error, one line.")
+    ack_latency_ms = models.FloatField(
+        null=True, blank=True, help_text="Time from request start to the stored row, in milliseconds."
+    )
+    processing_ms = models.FloatField(null=True, blank=True, help_text="Duration of the successful attempt.")
+    processed_at = models.DateTimeField(null=True, blank=True, help_text="When processing ended (any outcome).")
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="While processing: when the claim lapses and the sweeper may retry."
+    )
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="A waiting event (open circuit breaker) is not picked before this."
+    )
+    last_enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When it was last handed to a worker.")
+    synthetic = models.BooleanField(default=False, help_text="A synthetic test delivery: left out of SLO figures.")
+    redacted_at = models.DateTimeField(null=True, blank=True, help_text="When personal data was scrubbed from it.")
+
+    objects = WebhookEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            # Delivery dedupe: ingest inserts with ON CONFLICT DO NOTHING against this.
+            models.UniqueConstraint(fields=["provider", "webhook_id"], name="webhooks_event_unique_delivery"),
+        ]
+        indexes = [
+            # Retention (delete by age in batches) and the admin's default newest-first order.
+            models.Index(fields=["received_at"], name="webhooks_event_received"),
+            # Admin status filter and the dashboard's counts by status over time.
+            models.Index(fields=["status", "received_at"], name="webhooks_event_status_recv"),
+            # Admin search and filter by shop; redaction and data requests per shop.
+            models.Index(fields=["shop_domain", "received_at"], name="webhooks_event_shop_recv"),
+            # Admin topic filter; alerting's silence per topic.
+            models.Index(fields=["topic", "received_at"], name="webhooks_event_topic_recv"),
+            # The sweeper's scan for unfinished events (lease lapsed, never enqueued).
+            models.Index(
+                fields=["status", "lease_expires_at"],
+                name="webhooks_event_unfinished",
+                condition=models.Q(status__in=["received", "processing"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.shop_domain} {self.webhook_id}"
+
+
+class AttemptOutcome(models.TextChoices):
+    OK = "ok", "Succeeded"
+    FAILED = "failed", "Failed"
+    IGNORED = "ignored", "Ignored (no handler)"
+    DEFERRED = "deferred", "Deferred (destination paused or circuit open)"
+
+
+class EventAttempt(models.Model):
+    """One run of a handler for an event: the timeline the admin shows."""
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField(help_text="1 for the first attempt, counting replays.")
+    trigger = models.CharField(max_length=20, default="worker", help_text="worker, sweeper, replay or command.")
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.FloatField(default=0)
+    outcome = models.CharField(max_length=20, choices=AttemptOutcome.choices)
+    error_class = models.CharField(max_length=255, blank=True)
+    error_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    summary = models.CharField(max_length=500, blank=True, help_text="What the handler reported on success.")
+
+    class Meta:
+        ordering = ["event", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of event {self.event_id}: {self.outcome}"
+
+
+class RejectedDelivery(models.Model):
+    """Counts of refused deliveries per hour and reason; the refused bodies are never stored."""
+
+    provider = models.CharField(max_length=20)
+    reason = models.CharField(max_length=40, help_text="bad_signature, missing_header, bad_json, too_large...")
+    hour = models.DateTimeField(help_text="The hour the refusals fell in (UTC).")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "reason", "hour"], name="webhooks_rejected_unique_bucket"),
+        ]
+        ordering = ["-hour"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.reason} {self.hour:%Y-%m-%d %H}:00 x{self.count}"

@@ -1,0 +1,304 @@
+"""Processing of stored events: claim, run the handler, record the attempt, retry, give up.
+
+One code path serves the worker task, the sweeper, replays and dry runs:
+- `process_event` claims an event and runs up to 1 + len(WEBHOOK_RETRY_DELAYS) attempts
+  with back-off between them; the last failure marks it dead (signal `event_dead`).
+- `replay_event` claims a dead event and runs exactly one attempt.
+- `dry_run_event` runs the handler in a transaction that is always rolled back.
+- `sweep` re-enqueues events whose claim lapsed or that were never picked up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback as tb
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from webhooks import handlers
+from webhooks.errors import PermanentError, RetryLater
+from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, Shop, WebhookEvent
+from webhooks.signals import event_dead
+
+logger = logging.getLogger(__name__)
+
+TASK = "webhooks.tasks.process_event"
+
+
+@dataclass
+class AttemptResult:
+    outcome: str  # an AttemptOutcome value
+    duration_ms: float = 0.0
+    summary: str = ""
+    error_class: str = ""
+    error_message: str = ""
+    traceback: str = ""
+    permanent: bool = False
+    until: datetime | None = None
+    number: int = 0
+    started_at: datetime = field(default_factory=timezone.now)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == AttemptOutcome.OK
+
+    @property
+    def one_line_error(self) -> str:
+        return f"{self.error_class}: {self.error_message}".strip(": ")[:1000]
+
+
+class _LostClaim(Exception):
+    """Another worker took the event over (our lease lapsed): roll our work back."""
+
+
+class _DryRunRollback(Exception):
+    pass
+
+
+def enqueue(event_id: int) -> bool:
+    """Hand an event to the worker cluster. Never raises: the sweeper covers a failure."""
+    from django_q.tasks import async_task
+
+    try:
+        # save=False: no django-q2 Success row per event (its pruning locks the table).
+        async_task(TASK, event_id, save=False, task_name=f"event-{event_id}")
+    except Exception:  # noqa: BLE001
+        logger.warning("could not enqueue event %s; the sweeper will retry", event_id, exc_info=True)
+        return False
+    return True
+
+
+def _lease() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+
+
+def claim(event_id: int, *, statuses: tuple[str, ...] = (EventStatus.RECEIVED,)) -> datetime | None:
+    """Take an event for processing with one conditional UPDATE.
+
+    Claimable: one of `statuses` (and due), or processing with a lapsed lease (its worker
+    died). Returns the lease deadline, which doubles as the claim token, or None when the
+    UPDATE changed no row: another worker has it, or there is nothing to do.
+    """
+    now = timezone.now()
+    lease = _lease()
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    claimable = (Q(status__in=statuses) & due) | Q(status=EventStatus.PROCESSING, lease_expires_at__lt=now)
+    updated = WebhookEvent.objects.filter(claimable, pk=event_id).update(
+        status=EventStatus.PROCESSING, lease_expires_at=lease, next_attempt_at=None
+    )
+    return lease if updated == 1 else None
+
+
+def _shop_for(event: WebhookEvent) -> Shop | None:
+    if event.provider != "shopify" or not event.shop_domain:
+        return None
+    shop, _ = Shop.objects.get_or_create(domain=event.shop_domain)
+    if event.shop_id != shop.pk:
+        WebhookEvent.objects.filter(pk=event.pk).update(shop=shop)
+        event.shop = shop
+    return shop
+
+
+def _record(event: WebhookEvent, result: AttemptResult, trigger: str) -> None:
+    EventAttempt.objects.create(
+        event=event,
+        number=result.number,
+        trigger=trigger,
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        outcome=result.outcome,
+        error_class=result.error_class[:255],
+        error_message=result.error_message,
+        traceback=result.traceback,
+        summary=result.summary[:500],
+    )
+
+
+def _run_attempt(event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str) -> AttemptResult:
+    """Run the handler once. On success its work, the processed status and the attempt row
+    commit in one transaction; on failure the handler's work is rolled back and the attempt
+    row is written afterwards, so the evidence survives the rollback."""
+    number = event.attempts + 1
+    result = AttemptResult(outcome=AttemptOutcome.OK, number=number)
+    shop = _shop_for(event)
+    t0 = time.perf_counter()
+    try:
+        with transaction.atomic():
+            summary = func(handlers.HandlerContext(event=event, shop=shop, attempt=number))
+            result.duration_ms = (time.perf_counter() - t0) * 1000
+            result.summary = summary or ""
+            updated = WebhookEvent.objects.filter(
+                pk=event.pk, status=EventStatus.PROCESSING, lease_expires_at=lease
+            ).update(
+                status=EventStatus.PROCESSED,
+                attempts=number,
+                processed_at=timezone.now(),
+                processing_ms=result.duration_ms,
+                lease_expires_at=None,
+                last_error="",
+            )
+            if updated != 1:
+                raise _LostClaim(f"event {event.pk} was claimed by another worker")
+            _record(event, result, trigger)
+    except _LostClaim:
+        raise
+    except RetryLater as exc:
+        result.outcome, result.until = AttemptOutcome.DEFERRED, exc.until
+        result.error_class, result.error_message = type(exc).__name__, exc.reason
+    except Exception as exc:  # noqa: BLE001 - any handler error is recorded, not raised
+        result.outcome = AttemptOutcome.FAILED
+        result.error_class = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+        result.error_message = str(exc)[:10_000]
+        result.traceback = tb.format_exc()[-50_000:]
+        result.permanent = isinstance(exc, PermanentError)
+    if not result.ok:
+        result.duration_ms = (time.perf_counter() - t0) * 1000
+        event.attempts = number
+        WebhookEvent.objects.filter(pk=event.pk).update(attempts=number, last_error=result.one_line_error)
+        _record(event, result, trigger)
+    else:
+        event.attempts = number
+        event.status = EventStatus.PROCESSED
+    return result
+
+
+def _finish(event: WebhookEvent, status: str, **extra: object) -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        status=status, lease_expires_at=None, processed_at=timezone.now(), **extra
+    )
+    event.status = status
+
+
+def _ignore(event: WebhookEvent, trigger: str) -> None:
+    with transaction.atomic():
+        number = event.attempts + 1
+        _finish(event, EventStatus.IGNORED, attempts=number)
+        _record(event, AttemptResult(outcome=AttemptOutcome.IGNORED, number=number, summary="no handler for this topic"), trigger)
+
+
+def _defer(event: WebhookEvent, result: AttemptResult) -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        status=EventStatus.RECEIVED, lease_expires_at=None, next_attempt_at=result.until
+    )
+    event.status = EventStatus.RECEIVED
+
+
+def _die(event: WebhookEvent, result: AttemptResult) -> None:
+    with transaction.atomic():
+        _finish(event, EventStatus.DEAD)
+        event_dead.send(sender=WebhookEvent, event=event, result=result)
+    logger.warning("event %s (%s) dead after %s attempts: %s", event.pk, event.webhook_id, event.attempts, result.one_line_error)
+
+
+def process_event(event_id: int, *, trigger: str = "worker") -> str:
+    """Claim and process one event; returns the final status, or "skipped" if not claimed."""
+    lease = claim(event_id)
+    if lease is None:
+        return "skipped"
+    event = WebhookEvent.objects.get(pk=event_id)
+    func = handlers.resolve(event)
+    if func is None:
+        _ignore(event, trigger)
+        return EventStatus.IGNORED
+    delays: list[float] = list(settings.WEBHOOK_RETRY_DELAYS)
+    for attempt_index in range(len(delays) + 1):
+        try:
+            result = _run_attempt(event, func, lease, trigger)
+        except _LostClaim:
+            logger.warning("event %s: claim lost to another worker, stopping", event_id)
+            return "skipped"
+        if result.ok:
+            return EventStatus.PROCESSED
+        if result.outcome == AttemptOutcome.DEFERRED:
+            _defer(event, result)
+            return "deferred"
+        if result.permanent or attempt_index == len(delays):
+            _die(event, result)
+            return EventStatus.DEAD
+        time.sleep(delays[attempt_index])
+        # Keep the claim for the next attempt; the new deadline is the new token.
+        new_lease = _lease()
+        if not WebhookEvent.objects.filter(pk=event_id, lease_expires_at=lease).update(lease_expires_at=new_lease):
+            return "skipped"
+        lease = new_lease
+    raise AssertionError("unreachable")
+
+
+def replay_event(event_id: int, *, trigger: str = "replay") -> AttemptResult | None:
+    """Run one attempt of a dead (or failed) event. None when it could not be claimed
+    (already being replayed, or no longer dead). Success marks it processed; failure puts
+    it back to dead without announcing it again (the dead letter records the replay)."""
+    lease = claim(event_id, statuses=(EventStatus.DEAD, EventStatus.FAILED))
+    if lease is None:
+        return None
+    event = WebhookEvent.objects.get(pk=event_id)
+    func = handlers.resolve(event)
+    if func is None:
+        _ignore(event, trigger)
+        return AttemptResult(outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic")
+    try:
+        result = _run_attempt(event, func, lease, trigger)
+    except _LostClaim:
+        return None
+    if not result.ok:
+        _finish(event, EventStatus.DEAD)
+    return result
+
+
+def dry_run_event(event: WebhookEvent) -> AttemptResult:
+    """What a replay would do, without changing anything: the handler runs in a
+    transaction that is always rolled back, with ctx.dry_run set."""
+    func = handlers.resolve(event)
+    if func is None:
+        return AttemptResult(outcome=AttemptOutcome.IGNORED, summary="no handler for this topic: it would be ignored")
+    result = AttemptResult(outcome=AttemptOutcome.OK, number=event.attempts + 1)
+    t0 = time.perf_counter()
+    try:
+        with transaction.atomic():
+            shop = Shop.objects.filter(domain=event.shop_domain).first() if event.shop_domain else None
+            result.summary = func(handlers.HandlerContext(event, shop, result.number, dry_run=True)) or ""
+            raise _DryRunRollback
+    except _DryRunRollback:
+        pass
+    except RetryLater as exc:
+        result.outcome, result.until = AttemptOutcome.DEFERRED, exc.until
+        result.error_class, result.error_message = type(exc).__name__, exc.reason
+    except Exception as exc:  # noqa: BLE001
+        result.outcome = AttemptOutcome.FAILED
+        result.error_class = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+        result.error_message = str(exc)
+        result.traceback = tb.format_exc()
+        result.permanent = isinstance(exc, PermanentError)
+    result.duration_ms = (time.perf_counter() - t0) * 1000
+    return result
+
+
+def sweepable(now: datetime | None = None) -> Q:
+    """Events that should be running but are not: stored and never picked up (or waiting
+    and now due), or claimed by a worker whose lease lapsed (killed, broker lost it)."""
+    now = now or timezone.now()
+    grace = now - timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    waiting_due = Q(status=EventStatus.RECEIVED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    not_recently_enqueued = Q(last_enqueued_at__isnull=True) | Q(last_enqueued_at__lt=grace) | Q(next_attempt_at__lte=now)
+    return (waiting_due & not_recently_enqueued) | Q(status=EventStatus.PROCESSING, lease_expires_at__lt=now)
+
+
+def sweep(*, batch: int = 500, now: datetime | None = None) -> int:
+    """Re-enqueue up to `batch` stuck events, oldest first; returns how many."""
+    now = now or timezone.now()
+    ids = list(
+        WebhookEvent.objects.filter(sweepable(now)).order_by("received_at").values_list("pk", flat=True)[:batch]
+    )
+    if not ids:
+        return 0
+    WebhookEvent.objects.filter(pk__in=ids).update(last_enqueued_at=now)
+    for event_id in ids:
+        enqueue(event_id)
+    logger.info("sweeper re-enqueued %d events", len(ids))
+    return len(ids)

@@ -1,0 +1,82 @@
+"""Storing a verified delivery: one INSERT that is a no-op for a delivery already stored."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from webhooks.models import EventStatus, RejectedDelivery, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+_INSERT_FIELDS = (
+    "provider", "topic", "shop_domain", "webhook_id", "event_id", "api_version", "triggered_at",
+    "received_at", "headers", "payload", "status", "attempts", "last_error", "ack_latency_ms",
+    "last_enqueued_at", "synthetic",
+)
+
+
+def insert_event(**values: Any) -> int | None:
+    """Insert one event; return its id, or None when (provider, webhook_id) is already stored.
+
+    `INSERT ... ON CONFLICT DO NOTHING RETURNING id` is a single atomic statement on both
+    PostgreSQL and SQLite (3.35+), so two copies arriving at the same moment store one row
+    and neither request fails. Under autocommit the row is committed when this returns.
+    """
+    values.setdefault("received_at", timezone.now())
+    values.setdefault("status", EventStatus.RECEIVED)
+    values.setdefault("attempts", 0)
+    values.setdefault("last_error", "")
+    values.setdefault("event_id", "")
+    values.setdefault("api_version", "")
+    values.setdefault("shop_domain", "")
+    values.setdefault("triggered_at", None)
+    values.setdefault("headers", {})
+    values.setdefault("ack_latency_ms", None)
+    values.setdefault("last_enqueued_at", values["received_at"])
+    values.setdefault("synthetic", False)
+    meta = WebhookEvent._meta
+    columns, params = [], []
+    for name in _INSERT_FIELDS:
+        field = meta.get_field(name)
+        columns.append(connection.ops.quote_name(field.column))
+        params.append(field.get_db_prep_save(values[name], connection))
+    table = connection.ops.quote_name(meta.db_table)
+    placeholders = ", ".join(["%s"] * len(columns))
+    # Only quoted column names are interpolated; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT ({connection.ops.quote_name('provider')}, {connection.ops.quote_name('webhook_id')}) "
+        f"DO NOTHING RETURNING {connection.ops.quote_name('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def count_rejection(provider: str, reason: str, *, at: datetime | None = None) -> None:
+    """Add one to the hourly counter of refused deliveries. Never raises: a refusal must
+    still be answered when the counter cannot be written."""
+    hour = (at or timezone.now()).replace(minute=0, second=0, microsecond=0)
+    try:
+        bucket = RejectedDelivery.objects.filter(provider=provider, reason=reason, hour=hour)
+        if bucket.update(count=F("count") + 1):
+            return
+        try:
+            with transaction.atomic():
+                RejectedDelivery.objects.create(provider=provider, reason=reason, hour=hour, count=1)
+        except IntegrityError:  # another request created the bucket first
+            bucket.update(count=F("count") + 1)
+    except Exception:  # noqa: BLE001 - counting is best effort, the answer is not
+        logger.warning("could not count a rejected %s delivery (%s)", provider, reason, exc_info=True)
+
+
+def rejections_since(delta: timedelta) -> int:
+    since = (timezone.now() - delta).replace(minute=0, second=0, microsecond=0)
+    return sum(RejectedDelivery.objects.filter(hour__gte=since).values_list("count", flat=True))
