@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from webhooks.models import WebhookEvent
 
@@ -29,6 +31,25 @@ class DeadLetterStatus(models.TextChoices):
     REPLAYING = "replaying", "Replaying"
     RESOLVED = "resolved", "Resolved"
     IGNORED = "ignored", "Ignored"
+
+
+class DeadLetterQuerySet(models.QuerySet["DeadLetter"]):
+    def unresolved(self) -> DeadLetterQuerySet:
+        return self.filter(status__in=[DeadLetterStatus.OPEN, DeadLetterStatus.REPLAYING])
+
+    def cleanable(self, older_than_days: int) -> DeadLetterQuerySet:
+        """Resolved or ignored dead letters last touched more than N days ago."""
+        cutoff = timezone.now() - timedelta(days=older_than_days)
+        return self.filter(status__in=[DeadLetterStatus.RESOLVED, DeadLetterStatus.IGNORED], updated_at__lt=cutoff)
+
+    def cleanup(self, older_than_days: int, *, dry_run: bool = False) -> int:
+        """Delete resolved and ignored dead letters older than N days; returns how many.
+        Open ones are never touched. Their replay records go with them (CASCADE)."""
+        doomed = self.cleanable(older_than_days)
+        if dry_run:
+            return doomed.count()
+        _, per_model = doomed.delete()
+        return per_model.get(self.model._meta.label, 0)
 
 
 class DeadLetter(models.Model):
@@ -63,6 +84,8 @@ class DeadLetter(models.Model):
     note = models.TextField(blank=True, help_text="Why it was resolved or ignored.")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the event died.")
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeadLetterQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

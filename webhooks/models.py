@@ -157,3 +157,44 @@ class RejectedDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.reason} {self.hour:%Y-%m-%d %H}:00 x{self.count}"
+
+
+class BreakerState(models.TextChoices):
+    CLOSED = "closed", "Closed (deliveries flow)"
+    OPEN = "open", "Open (deliveries wait)"
+    HALF_OPEN = "half_open", "Half-open (one probe)"
+
+
+class ForwardDestination(models.Model):
+    """An HTTP endpoint events can be forwarded to, with its circuit breaker."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="A short name staff recognise, e.g. app-orders.")
+    url = models.URLField(max_length=500, help_text="Where the original body is POSTed, re-signed.")
+    paused = models.BooleanField(default=False, help_text="Paused by staff: events wait until it is resumed.")
+    state = models.CharField(max_length=20, choices=BreakerState.choices, default=BreakerState.CLOSED)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="When the breaker last opened.")
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, help_text="The last failure, one line.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TopicRoute(models.Model):
+    """Send a topic to a forward destination instead of its built-in handler."""
+
+    topic = models.CharField(max_length=100, unique=True, help_text="The webhook topic, e.g. orders/create.")
+    destination = models.ForeignKey(ForwardDestination, on_delete=models.PROTECT, related_name="routes")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["topic"]
+
+    def __str__(self) -> str:
+        return f"{self.topic} -> {self.destination}"

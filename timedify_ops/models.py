@@ -1,0 +1,49 @@
+"""Operational records: one row per run of a scheduled job."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    OK = "ok", "OK"
+    WARNING = "warning", "Warning"
+    FAILED = "failed", "Failed"
+
+
+class JobRun(models.Model):
+    """A run of one of our jobs (retention, cleanup, health, alerting, sweeper...), whether
+    started by its schedule, the admin's "run now" or a management command."""
+
+    task = models.CharField(max_length=100, help_text="The job's name, e.g. retention_cleanup.")
+    schedule = models.ForeignKey(
+        "django_q.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="job_runs",
+        help_text="The schedule that started it, if any.",
+    )
+    trigger = models.CharField(max_length=20, default="schedule", help_text="schedule, admin or command.")
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Who pressed 'run now'.",
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.RUNNING)
+    summary = models.CharField(max_length=500, blank=True, help_text="One line a person can read.")
+    details = models.JSONField(default=dict, blank=True, help_text="Structured results (counts, checks).")
+    traceback = models.TextField(blank=True, help_text="The traceback of a failed run.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            # Last run of each job (dashboard, health, schedule admin) and the history list.
+            models.Index(fields=["task", "-started_at"], name="ops_jobrun_task_started"),
+            # The run-history filter by status.
+            models.Index(fields=["status", "-started_at"], name="ops_jobrun_status_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.status}"

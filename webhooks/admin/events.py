@@ -1,0 +1,3 @@
+"""Admin: events."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Admin: routing."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Admin: shops."""
+
+from __future__ import annotations
