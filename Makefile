@@ -1,0 +1,44 @@
+# The two commands a new user runs: `make run` and `make test`. See README.md.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# Tests that need PostgreSQL run only when DATABASE_URL points at it.
+PG_SELECTED := $(if $(filter postgres%,$(DATABASE_URL)),,and not postgres)
+PYTEST_ARGS ?=
+
+.PHONY: run test demo lint check test-browser test-reliability bench serve clean
+
+# Reinstall only when a requirements file changed, so a second `make run` starts fast.
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install --quiet --disable-pip-version-check --upgrade pip
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+run: $(VENV)/.runtime
+	$(PY) scripts/run.py
+
+demo: $(VENV)/.runtime
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --no-input -v0
+	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
+
+test: $(VENV)/.dev
+	$(VENV)/bin/pytest -m "not browser and not reliability $(PG_SELECTED)" $(PYTEST_ARGS)
+
+test-browser: $(VENV)/.dev
+	$(VENV)/bin/pytest -m browser $(PYTEST_ARGS)
+
+test-reliability: $(VENV)/.dev
+	$(VENV)/bin/pytest -m reliability $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis
