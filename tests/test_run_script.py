@@ -1,0 +1,118 @@
+"""`make run`'s launcher: serves the console with a worker, prints a stable login, and
+Ctrl+C stops everything it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            child = int(entry.name)
+            found |= {child} | descendants(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def launch(var_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY")}
+    env |= {"TIMEDIFY_VAR_DIR": str(var_dir), "PORT": str(port), "Q_WORKERS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output = ""
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while "Ctrl+C stops both" not in output:
+        line = proc.stdout.readline()
+        assert line or proc.poll() is None, output
+        output += line
+        assert time.monotonic() < deadline, output
+    return proc, output
+
+
+def wait_healthy(port: int) -> dict[str, object]:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            response = requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            return dict(response.json())
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, "the console never answered /health"
+            time.sleep(0.3)
+
+
+@pytest.mark.slow
+def test_it_serves_the_console_with_a_worker_and_ctrl_c_leaves_nothing_behind(tmp_path):
+    port = free_port()
+    proc, output = launch(tmp_path, port)
+    try:
+        login = re.search(r"Login: (\S+) / (\S+)", output)
+        assert login and login.group(1) == "admin"
+        assert f"http://127.0.0.1:{port}/admin/" in output
+        assert "Seeded" in output  # an empty database gets demo data
+        assert wait_healthy(port)["status"] == "ok"
+        children = descendants(proc.pid)
+        assert len(children) >= 3  # runserver, qcluster and its worker processes
+        session = requests.Session()
+        page = session.get(f"http://127.0.0.1:{port}/admin/login/", timeout=5)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert token
+        response = session.post(
+            f"http://127.0.0.1:{port}/admin/login/?next=/admin/",
+            data={"username": "admin", "password": login.group(2), "csrfmiddlewaretoken": token.group(1)},
+            headers={"Referer": f"http://127.0.0.1:{port}/admin/login/"},
+            timeout=5,
+        )
+        assert "Log out" in response.text or "logout" in response.text
+    finally:
+        proc.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl+C
+        rest = proc.communicate(timeout=40)[0]
+    assert proc.returncode == 0, rest
+    assert "Stopped." in rest
+    time.sleep(0.5)
+    assert [pid for pid in children if alive(pid)] == []
+
+    # A second run reuses the database and prints the same login, without reseeding.
+    proc2, output2 = launch(tmp_path, port)
+    try:
+        assert re.search(r"Login: (\S+) / (\S+)", output2).group(2) == login.group(2)  # type: ignore[union-attr]
+        assert "Seeded" not in output2
+    finally:
+        proc2.send_signal(signal.SIGINT)
+        proc2.communicate(timeout=40)
+    assert proc2.returncode == 0
