@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -110,7 +111,7 @@ else:
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "timedify_cache"}
     }
 
-Q_CLUSTER: dict[str, object] = {
+Q_CLUSTER: dict[str, Any] = {
     "name": envstr("Q_CLUSTER_NAME", "timedify"),
     "workers": envint("Q_WORKERS", 2, minimum=1),
     # One event task runs at most 5 attempts of a handler (forwarding: 5 s each) plus

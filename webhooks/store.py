@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Field
 from django.utils import timezone
 
 from webhooks.models import EventStatus, RejectedDelivery, WebhookEvent
@@ -44,6 +44,7 @@ def insert_event(**values: Any) -> int | None:
     columns, params = [], []
     for name in _INSERT_FIELDS:
         field = meta.get_field(name)
+        assert isinstance(field, Field)
         columns.append(connection.ops.quote_name(field.column))
         params.append(field.get_db_prep_save(values[name], connection))
     table = connection.ops.quote_name(meta.db_table)
