@@ -48,21 +48,23 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def launch(var_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+def launch(var_dir: Path, port: int, log: Path) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY")}
     env |= {"TIMEDIFY_VAR_DIR": str(var_dir), "PORT": str(port), "Q_WORKERS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    output = ""
-    deadline = time.monotonic() + 60
-    assert proc.stdout is not None
-    while "Ctrl+C stops both" not in output:
-        line = proc.stdout.readline()
-        assert line or proc.poll() is None, output
-        output += line
+    # A file, not a pipe: a pipe nobody drains would block the children's logging.
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=sink, stderr=sink, text=True)
+    deadline = time.monotonic() + 90
+    while "Ctrl+C stops both" not in (output := log.read_text()):
+        assert proc.poll() is None, output
         assert time.monotonic() < deadline, output
+        time.sleep(0.2)
     return proc, output
+
+
+def interrupt(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl+C
+    proc.wait(timeout=45)
 
 
 def wait_healthy(port: int) -> dict[str, object]:
@@ -79,7 +81,7 @@ def wait_healthy(port: int) -> dict[str, object]:
 @pytest.mark.slow
 def test_it_serves_the_console_with_a_worker_and_ctrl_c_leaves_nothing_behind(tmp_path):
     port = free_port()
-    proc, output = launch(tmp_path, port)
+    proc, output = launch(tmp_path, port, tmp_path / "run1.log")
     try:
         login = re.search(r"Login: (\S+) / (\S+)", output)
         assert login and login.group(1) == "admin"
@@ -103,19 +105,18 @@ def test_it_serves_the_console_with_a_worker_and_ctrl_c_leaves_nothing_behind(tm
         )
         assert "Log out" in response.text or "logout" in response.text
     finally:
-        proc.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl+C
-        rest = proc.communicate(timeout=40)[0]
+        interrupt(proc)
+    rest = (tmp_path / "run1.log").read_text()
     assert proc.returncode == 0, rest
     assert "Stopped." in rest
     time.sleep(0.5)
     assert [pid for pid in children if alive(pid)] == []
 
     # A second run reuses the database and prints the same login, without reseeding.
-    proc2, output2 = launch(tmp_path, port)
+    proc2, output2 = launch(tmp_path, port, tmp_path / "run2.log")
     try:
         assert re.search(r"Login: (\S+) / (\S+)", output2).group(2) == login.group(2)  # type: ignore[union-attr]
         assert "Seeded" not in output2
     finally:
-        proc2.send_signal(signal.SIGINT)
-        proc2.communicate(timeout=40)
+        interrupt(proc2)
     assert proc2.returncode == 0
