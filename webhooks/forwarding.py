@@ -137,7 +137,10 @@ def forward(ctx: HandlerContext, dest: ForwardDestination) -> str:
             )
         snippet = response.text[:200].replace("\n", " ")
         error = f"HTTP {response.status_code} from {dest.url}: {snippet}"
-    if dest.record_failure(error):
+    # The destination is shared by every shop and no redaction scrubs it: it keeps the
+    # error without the response body, which may quote a customer. The event's attempt
+    # (scrubbed with its shop) keeps the whole error.
+    if dest.record_failure(error.split(": ", 1)[0] if error.startswith("HTTP ") else error):
         # The breaker is open now: the event waits for the probe instead of burning its
         # retries (and dying) against an endpoint known to be down.
         until = (dest.opened_at or timezone.now()) + timedelta(seconds=settings.FORWARD_BREAKER_COOLDOWN_SECONDS)
