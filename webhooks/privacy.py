@@ -136,11 +136,12 @@ def build_export(shop_domain: str, who: Customer, request_event: WebhookEvent, d
     duplicated, when the same request is processed again)."""
     events = [e for e in mentioning_events(shop_domain, who) if e.pk != request_event.pk]
     sections: dict[str, list[dict[str, Any]]] = {}
-    for _receiver, answer in collect_customer_data.send(
+    answers: list[tuple[Any, Any]] = collect_customer_data.send(
         sender=WebhookEvent, shop_domain=shop_domain, customer_id=who.customer_id,
         event_ids=[e.pk for e in events], needles=sorted(who.needles),
-    ):
-        if answer:
+    )
+    for _receiver, answer in answers:
+        if isinstance(answer, dict):
             sections.setdefault(answer["section"], []).extend(answer["items"])
     document = {
         "shop_domain": shop_domain,

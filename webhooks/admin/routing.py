@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from webhooks.models import BreakerState, ForwardDestination, TopicRoute
 
-BREAKER_COLOURS = {BreakerState.CLOSED: "#2e7d32", BreakerState.HALF_OPEN: "#ef6c00", BreakerState.OPEN: "#c62828"}
+BREAKER_COLOURS: dict[str, str] = {BreakerState.CLOSED: "#2e7d32", BreakerState.HALF_OPEN: "#ef6c00", BreakerState.OPEN: "#c62828"}
 
 
 @admin.register(ForwardDestination)

@@ -42,11 +42,6 @@ class ShopAdmin(admin.ModelAdmin):
     def has_token(self, obj: Shop) -> bool:
         return obj.has_offline_token
 
-    def construct_change_message(self, request: HttpRequest, form: Any, formsets: Any, add: bool = False) -> Any:
-        # The admin log names the fields changed, never their values; say "token" plainly.
-        message = super().construct_change_message(request, form, formsets, add)
-        return [m for m in message if "new_offline_token" not in json.dumps(m)] or message
-
     def save_model(self, request: HttpRequest, obj: Shop, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         token = form.cleaned_data.get("new_offline_token")

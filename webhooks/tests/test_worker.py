@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from webhooks import processing
 from webhooks.models import EventStatus, WebhookEvent
-from webhooks.tests.worker_handlers import side_effect_count
 from webhooks.tests.support import store_event
+from webhooks.tests.worker_handlers import side_effect_count
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
