@@ -190,6 +190,7 @@ def test_it_holds_events_while_paused_and_releases_them_on_resume(fast, admin_cl
         assert not dest.paused
         event.refresh_from_db()
         assert event.next_attempt_at <= timezone.now()  # released at once, not after the recheck
+        assert processing.sweep() == 1  # the sweeper hands it to a worker
         assert processing.process_event(event.pk) == EventStatus.PROCESSED
     assert len(app.seen) == 1
     logs = LogEntry.objects.filter(object_id=str(dest.pk)).order_by("pk")

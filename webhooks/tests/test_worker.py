@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from deadletters.models import DeadLetter
 from webhooks import processing
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.tests.support import store_event
@@ -101,13 +102,24 @@ def status(event_id: int) -> str:
     return WebhookEvent.objects.values_list("status", flat=True).get(pk=event_id)
 
 
-def test_it_processes_a_stored_event_in_a_real_cluster():
-    event = store_event("tests/side-effect", {"id": 1})
-    assert processing.enqueue(event.pk)
+def test_it_processes_posted_deliveries_in_a_real_cluster(deliver):
+    # Posted to the console like Shopify would: ingest enqueues after the commit.
+    ids = {}
+    for topic in ("tests/side-effect", "carts/update", "tests/permanent"):
+        response = deliver({"id": 1, "token": "abc"}, topic=topic)
+        assert response.status_code == 200
+        ids[topic] = response.json()["id"]
     with qcluster() as cluster:
-        wait_for(lambda: status(event.pk) == EventStatus.PROCESSED, STARTUP_TIMEOUT, cluster, "processed")
+        wait_for(
+            lambda: WebhookEvent.objects.filter(pk__in=ids.values()).pending().count() == 0,
+            STARTUP_TIMEOUT, cluster, "every event to finish",
+        )
         assert cluster.terminate() == 0
-    assert side_effect_count(event.pk) == 1
+    assert status(ids["tests/side-effect"]) == EventStatus.PROCESSED
+    assert side_effect_count(ids["tests/side-effect"]) == 1
+    assert status(ids["carts/update"]) == EventStatus.IGNORED
+    assert status(ids["tests/permanent"]) == EventStatus.DEAD
+    assert DeadLetter.objects.get(event_id=ids["tests/permanent"]).error_class == "webhooks.errors.PermanentError"
 
 
 def test_it_recovers_an_event_whose_cluster_was_killed_mid_handler():
