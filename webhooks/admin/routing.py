@@ -39,14 +39,14 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
         return obj.last_error[:120]
 
     def _apply(
-        self, request: HttpRequest, queryset: QuerySet[ForwardDestination], verb: str,
+        self, request: HttpRequest, queryset: QuerySet[ForwardDestination], verb: str, log: str,
         change: Callable[[ForwardDestination], bool],
     ) -> None:
         done = unchanged = failed = 0
         for dest in queryset:
             try:
                 if change(dest):
-                    self.log_change(request, dest, f"{verb} the destination")
+                    self.log_change(request, dest, log)
                     done += 1
                 else:
                     unchanged += 1
@@ -57,11 +57,11 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause selected destinations (events wait)", permissions=["change"])
     def pause_destinations(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> None:
-        self._apply(request, queryset, "Paused", lambda d: d.pause(request.user))
+        self._apply(request, queryset, "Paused", "Paused the destination", lambda d: d.pause(request.user))
 
     @admin.action(description="Resume selected destinations", permissions=["change"])
     def resume_destinations(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> None:
-        self._apply(request, queryset, "Resumed", lambda d: d.resume(request.user))
+        self._apply(request, queryset, "Resumed", "Resumed the destination", lambda d: d.resume(request.user))
 
     @admin.action(description="Close the circuit breaker of selected destinations", permissions=["change"])
     def close_breakers(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> None:
@@ -70,7 +70,7 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
             dest.reset()
             return was != BreakerState.CLOSED
 
-        self._apply(request, queryset, "Closed the breaker", close)
+        self._apply(request, queryset, "Closed", "Closed the circuit breaker by hand", close)
 
 
 @admin.register(TopicRoute)

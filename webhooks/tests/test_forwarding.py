@@ -203,3 +203,18 @@ def test_it_shows_the_breaker_state_in_the_admin(admin_client):
     response = admin_client.get("/admin/webhooks/forwarddestination/")
     assert response.status_code == 200
     assert "Open (deliveries wait)" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_closes_a_breaker_by_hand_from_the_admin(admin_client):
+    dest = ForwardDestination.objects.create(
+        name="app", url="http://127.0.0.1:9/", state=BreakerState.OPEN, consecutive_failures=7,
+        opened_at=timezone.now(),
+    )
+    response = admin_client.post(
+        "/admin/webhooks/forwarddestination/", {"action": "close_breakers", "_selected_action": [dest.pk]}
+    )
+    assert response.status_code == 302
+    dest.refresh_from_db()
+    assert (dest.state, dest.consecutive_failures, dest.opened_at) == (BreakerState.CLOSED, 0, None)
+    assert LogEntry.objects.get(object_id=str(dest.pk)).get_change_message() == "Closed the circuit breaker by hand"
