@@ -6,4 +6,5 @@ class DeadlettersConfig(AppConfig):
     verbose_name = "Dead letters"
 
     def ready(self) -> None:
-        from deadletters import receivers  # noqa: F401  (connects to webhooks' signals)
+        # Connect to webhooks' signals: open dead letters, answer privacy requests.
+        from deadletters import privacy, receivers  # noqa: F401

@@ -190,3 +190,30 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django-q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True}},
 }
+
+# --- Processing pipeline: handlers, forwarding, shop tokens, Admin API -----------------
+# The app's own endpoint for orders/create (and the default forward target).
+APP_WEBHOOK_URL = envstr("APP_WEBHOOK_URL")
+# Default routes, "topic=url,topic=url"; a TopicRoute in the admin wins over these.
+WEBHOOK_FORWARD_ROUTES: dict[str, str] = {}
+for _route in envlist("WEBHOOK_FORWARD_ROUTES"):
+    _topic, _sep, _url = _route.partition("=")
+    if not _sep or not _topic.strip() or not _url.strip().startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"WEBHOOK_FORWARD_ROUTES entry {_route!r}: expected topic=http(s)://url")
+    WEBHOOK_FORWARD_ROUTES[_topic.strip()] = _url.strip()
+FORWARD_CONNECT_TIMEOUT = envfloat("FORWARD_CONNECT_TIMEOUT", 1.0)
+FORWARD_TIMEOUT = envfloat("FORWARD_TIMEOUT", 5.0)
+# Consecutive failures that open a destination's circuit breaker, and the cool-down
+# before one probe is let through.
+FORWARD_BREAKER_THRESHOLD = envint("FORWARD_BREAKER_THRESHOLD", 5, minimum=1)
+FORWARD_BREAKER_COOLDOWN_SECONDS = envint("FORWARD_BREAKER_COOLDOWN_SECONDS", 60, minimum=1)
+# Events for a paused destination look again this often (resume releases them at once).
+FORWARD_PAUSED_RECHECK_SECONDS = envint("FORWARD_PAUSED_RECHECK_SECONDS", 60, minimum=1)
+# Fernet key for offline tokens; required unless DEBUG (system check webhooks.E001).
+TOKEN_ENCRYPTION_KEY = envsecret("TOKEN_ENCRYPTION_KEY")
+SHOPIFY_ADMIN_API_BASE = envstr("SHOPIFY_ADMIN_API_BASE", "https://{domain}/admin/api/{version}")
+SHOPIFY_ADMIN_API_VERSION = envstr("SHOPIFY_ADMIN_API_VERSION", "2025-10")
+# The longest Retry-After the Admin API client honours before giving up on a call.
+SHOPIFY_ADMIN_API_MAX_WAIT = envfloat("SHOPIFY_ADMIN_API_MAX_WAIT", 30.0)
+# Extra handler modules to import (tests load a slow handler into a real worker this way).
+WEBHOOK_EXTRA_HANDLER_MODULES = envlist("WEBHOOK_EXTRA_HANDLER_MODULES")

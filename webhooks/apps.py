@@ -7,4 +7,4 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing the package registers the built-in handlers.
-        from webhooks import handlers  # noqa: F401
+        from webhooks import checks, handlers  # noqa: F401

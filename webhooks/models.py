@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
+
+from webhooks.errors import RetryLater
 
 
 class Shop(models.Model):
@@ -33,6 +40,26 @@ class Shop(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+    @property
+    def has_offline_token(self) -> bool:
+        return bool(self.offline_token_ciphertext)
+
+    def set_offline_token(self, token: str) -> None:
+        """Store a new offline token, encrypted; a new token is presumed valid."""
+        from webhooks.tokens import encrypt
+
+        self.offline_token_ciphertext = encrypt(token) if token else ""
+        self.token_invalid_at = None
+        self.save(update_fields=["offline_token_ciphertext", "token_invalid_at", "updated_at"])
+
+    def clear_offline_token(self) -> None:
+        self.offline_token_ciphertext = ""
+        self.save(update_fields=["offline_token_ciphertext", "updated_at"])
+
+    def mark_token_invalid(self) -> None:
+        self.token_invalid_at = timezone.now()
+        self.save(update_fields=["token_invalid_at", "updated_at"])
 
 
 class EventStatus(models.TextChoices):
@@ -177,6 +204,11 @@ class ForwardDestination(models.Model):
     last_failure_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, help_text="The last failure, one line.")
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="When staff paused it.")
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Who paused it.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -184,6 +216,85 @@ class ForwardDestination(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    # The breaker. Every transition is one conditional UPDATE on this row, so two workers
+    # never both take the half-open probe; the forward handler runs outside the event's
+    # transaction (atomic=False), so these writes survive a failed delivery.
+
+    def admit(self, now: datetime | None = None) -> bool:
+        """May a delivery go now? Returns True for the one half-open probe, False for a
+        closed breaker; raises RetryLater while paused, open, or probed by another worker."""
+        now = now or timezone.now()
+        self.refresh_from_db()
+        if self.paused:
+            recheck = now + timedelta(seconds=settings.FORWARD_PAUSED_RECHECK_SECONDS)
+            raise RetryLater(recheck, f"destination {self.name!r} is paused")
+        if self.state == BreakerState.CLOSED:
+            return False
+        ready_at = (self.opened_at or now) + timedelta(seconds=settings.FORWARD_BREAKER_COOLDOWN_SECONDS)
+        if now < ready_at:
+            raise RetryLater(ready_at, f"destination {self.name!r}: circuit {self.state}, next probe after cool-down")
+        # Open past its cool-down, or a half-open probe that never reported back: claim the
+        # probe. opened_at doubles as the claim token, and restarts the cool-down.
+        won = ForwardDestination.objects.filter(
+            pk=self.pk, state=self.state, opened_at=self.opened_at, paused=False
+        ).update(state=BreakerState.HALF_OPEN, opened_at=now)
+        if won != 1:
+            again = now + timedelta(seconds=settings.FORWARD_BREAKER_COOLDOWN_SECONDS)
+            raise RetryLater(again, f"destination {self.name!r}: another worker is probing")
+        self.state, self.opened_at = BreakerState.HALF_OPEN, now
+        return True
+
+    def record_success(self) -> None:
+        ForwardDestination.objects.filter(pk=self.pk).update(
+            state=BreakerState.CLOSED, consecutive_failures=0, opened_at=None, last_success_at=timezone.now(),
+            last_error="", updated_at=timezone.now(),
+        )
+        self.refresh_from_db()
+
+    def record_failure(self, error: str) -> bool:
+        """Count a failed delivery; returns True when the breaker is open afterwards."""
+        now = timezone.now()
+        ForwardDestination.objects.filter(pk=self.pk).update(
+            consecutive_failures=F("consecutive_failures") + 1, last_failure_at=now, last_error=error[:1000],
+            updated_at=now,
+        )
+        self.refresh_from_db()
+        trips = self.state == BreakerState.HALF_OPEN or (
+            self.state == BreakerState.CLOSED and self.consecutive_failures >= settings.FORWARD_BREAKER_THRESHOLD
+        )
+        if trips:
+            ForwardDestination.objects.filter(pk=self.pk, state=self.state).update(
+                state=BreakerState.OPEN, opened_at=now
+            )
+            self.refresh_from_db()
+        return self.state == BreakerState.OPEN
+
+    def pause(self, actor: Any = None) -> bool:
+        """Stop deliveries: events wait. False when it was already paused."""
+        changed = ForwardDestination.objects.filter(pk=self.pk, paused=False).update(
+            paused=True, paused_at=timezone.now(), paused_by=actor, updated_at=timezone.now()
+        )
+        self.refresh_from_db()
+        return changed == 1
+
+    def resume(self, actor: Any = None) -> bool:
+        """Let deliveries flow again and release the events that waited for it at once
+        (the sweeper picks them up on its next pass). False when it was not paused."""
+        changed = ForwardDestination.objects.filter(pk=self.pk, paused=True).update(
+            paused=False, paused_at=None, paused_by=None, updated_at=timezone.now()
+        )
+        self.refresh_from_db()
+        if changed == 1:
+            now = timezone.now()
+            WebhookEvent.objects.filter(
+                status=EventStatus.RECEIVED, next_attempt_at__gt=now, last_error__contains=f"destination {self.name!r}"
+            ).update(next_attempt_at=now)
+        return changed == 1
+
+    def reset(self) -> None:
+        """Close the breaker by hand (staff know the endpoint is back)."""
+        self.record_success()
 
 
 class TopicRoute(models.Model):
@@ -198,3 +309,30 @@ class TopicRoute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} -> {self.destination}"
+
+
+class CustomerDataExport(models.Model):
+    """What customers/data_request collected about one customer: a JSON document staff
+    download from the admin and hand to the shop. Deleted by customers/redact and
+    shop/redact, since it is nothing but that customer's personal data."""
+
+    shop_domain = models.CharField(max_length=255, help_text="The shop that asked.")
+    customer_id = models.CharField(max_length=64, help_text="Shopify's customer id.")
+    data_request_id = models.CharField(max_length=64, blank=True, help_text="Shopify's data request id.")
+    event = models.OneToOneField(
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="customer_export",
+        help_text="The customers/data_request event that built it (one export per event: a rerun rebuilds it).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    item_count = models.PositiveIntegerField(default=0, help_text="Events and dead letters found.")
+    document = models.JSONField(default=dict, help_text="The export itself.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Redaction deletes a customer's exports; the admin filters by shop.
+            models.Index(fields=["shop_domain", "customer_id"], name="webhooks_export_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"data export for customer {self.customer_id} of {self.shop_domain}"

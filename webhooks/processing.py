@@ -127,10 +127,15 @@ def _run_attempt(event: WebhookEvent, func: handlers.HandlerFunc, lease: datetim
     number = event.attempts + 1
     result = AttemptResult(outcome=AttemptOutcome.OK, number=number)
     shop = _shop_for(event)
+    ctx = handlers.HandlerContext(event=event, shop=shop, attempt=number)
     t0 = time.perf_counter()
     try:
+        # A non-atomic handler (forwarding) does its outside work first, in autocommit;
+        # the outcome is then recorded in a transaction of its own.
+        summary = None if handlers.is_atomic(func) else func(ctx)
         with transaction.atomic():
-            summary = func(handlers.HandlerContext(event=event, shop=shop, attempt=number))
+            if handlers.is_atomic(func):
+                summary = func(ctx)
             result.duration_ms = (time.perf_counter() - t0) * 1000
             result.summary = summary or ""
             updated = WebhookEvent.objects.filter(

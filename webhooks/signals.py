@@ -13,3 +13,8 @@ customer_redacted = Signal()
 
 # A shop's stored payloads were erased. kwargs: shop_domain.
 shop_redacted = Signal()
+
+# customers/data_request asks every app for what it stores about one customer. kwargs:
+# shop_domain, customer_id, event_ids (events that mention the customer), needles (e-mail,
+# phone). Each receiver returns {"section": name, "items": [json-able dicts]}.
+collect_customer_data = Signal()

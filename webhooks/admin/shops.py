@@ -1,3 +1,90 @@
-"""Admin: shops."""
+"""Admin: shops (offline token write-only) and customer data exports (download)."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from webhooks.models import CustomerDataExport, Shop
+
+
+class ShopForm(forms.ModelForm):
+    # Write-only: the widget never renders a value, and the field is not a model field,
+    # so neither the form nor the change history ever holds the token in clear.
+    new_offline_token = forms.CharField(
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
+        help_text="Paste a new offline access token to replace the stored one. Never shown.",
+    )
+    clear_offline_token = forms.BooleanField(required=False, help_text="Delete the stored token.")
+
+    class Meta:
+        model = Shop
+        fields = ["domain", "installed", "scopes"]
+
+
+@admin.register(Shop)
+class ShopAdmin(admin.ModelAdmin):
+    form = ShopForm
+    list_display = ["domain", "installed", "has_token", "token_invalid_at", "uninstalled_at", "redacted_at"]
+    list_filter = ["installed"]
+    search_fields = ["domain"]
+    readonly_fields = ["installed_at", "uninstalled_at", "scopes_updated_at", "token_invalid_at", "redacted_at", "has_token"]
+
+    @admin.display(description="Offline token", boolean=True)
+    def has_token(self, obj: Shop) -> bool:
+        return obj.has_offline_token
+
+    def save_model(self, request: HttpRequest, obj: Shop, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        token = form.cleaned_data.get("new_offline_token")
+        if token:
+            obj.set_offline_token(token)
+        elif form.cleaned_data.get("clear_offline_token"):
+            obj.clear_offline_token()
+
+
+@admin.register(CustomerDataExport)
+class CustomerDataExportAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "shop_domain", "customer_id", "data_request_id", "item_count", "download"]
+    list_filter = ["shop_domain"]
+    search_fields = ["shop_domain", "customer_id", "data_request_id"]
+    exclude = ["document"]  # personal data: downloaded on purpose, not shown in passing
+    readonly_fields = ["shop_domain", "customer_id", "data_request_id", "event", "created_at", "item_count", "download"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CustomerDataExport | None = None) -> bool:
+        return False
+
+    @admin.display(description="Download")
+    def download(self, obj: CustomerDataExport) -> str:
+        url = reverse("admin:webhooks_customerdataexport_download", args=[obj.pk])
+        return format_html('<a href="{}">JSON</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<int:pk>/download/", self.admin_site.admin_view(self.download_view),
+                name="webhooks_customerdataexport_download",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        export = get_object_or_404(CustomerDataExport, pk=pk)
+        body = json.dumps(export.document, indent=2, ensure_ascii=False)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        filename = f"customer-{export.customer_id}-{export.shop_domain}-{export.pk}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response

@@ -6,6 +6,11 @@ that record commit together or not at all. It raises PermanentError (no retries)
 RetryLater (wait without failing) or any other exception (retried with back-off).
 To add a topic: write a module here with a function decorated `@handler("topic/name")`
 and import the module at the bottom of this file.
+
+`@handler(topic, atomic=False)` is for handlers whose work is outside the database
+(forwarding over HTTP): they run before the transaction that records the outcome, so
+their own bookkeeping (a circuit breaker's failure count) survives a failure and no
+database lock is held during a slow request. They must be safe to run twice.
 """
 
 from __future__ import annotations
@@ -35,14 +40,19 @@ REGISTRY: dict[str, HandlerFunc] = {}
 TOPIC_ALIASES: dict[str, str] = {}
 
 
-def handler(topic: str) -> Callable[[HandlerFunc], HandlerFunc]:
+def handler(topic: str, *, atomic: bool = True) -> Callable[[HandlerFunc], HandlerFunc]:
     def register(func: HandlerFunc) -> HandlerFunc:
         if topic in REGISTRY and REGISTRY[topic] is not func:
             raise RuntimeError(f"two handlers registered for {topic}")
+        func.atomic = atomic  # type: ignore[attr-defined]
         REGISTRY[topic] = func
         return func
 
     return register
+
+
+def is_atomic(func: HandlerFunc) -> bool:
+    return bool(getattr(func, "atomic", True))
 
 
 # Hook for routing overrides (topic -> forward destination), installed by the routing
@@ -61,8 +71,24 @@ def resolve(event: WebhookEvent) -> HandlerFunc | None:
     return REGISTRY.get(event.topic)
 
 
+# Topics under this prefix are reserved for handlers that tests register.
+TEST_TOPIC_PREFIX = "tests/"
+
+
 def handled_topics() -> list[str]:
-    return sorted(t for t in REGISTRY if ":" not in t)
+    return sorted(t for t in REGISTRY if ":" not in t and not t.startswith(TEST_TOPIC_PREFIX))
 
 
-from webhooks.handlers import app  # noqa: E402,F401  (registers its handlers)
+from webhooks.handlers import app, forward, orders, privacy, shop  # noqa: E402,F401  (register handlers)
+
+
+def _load_extra_modules() -> None:
+    from importlib import import_module
+
+    from django.conf import settings
+
+    for module in settings.WEBHOOK_EXTRA_HANDLER_MODULES:
+        import_module(module)
+
+
+_load_extra_modules()

@@ -1,0 +1,34 @@
+"""Re-enqueue events stuck in received or processing past their lease.
+
+Exit codes: 0 always (finding stuck events is the sweeper's job, not an error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from webhooks import processing
+from webhooks.models import WebhookEvent
+
+
+class Command(BaseCommand):
+    help = "Re-enqueue webhook events that were never picked up or whose worker died."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="List what would be re-enqueued; change nothing.")
+        parser.add_argument("--batch", type=int, default=500, help="At most this many events (default 500).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        batch: int = options["batch"]
+        if options["dry_run"]:
+            stuck = WebhookEvent.objects.filter(processing.sweepable()).order_by("received_at")[:batch]
+            for event in stuck:
+                self.stdout.write(
+                    f"{event.pk} {event.topic} {event.shop_domain} {event.status} received {event.received_at:%Y-%m-%d %H:%M:%S}"
+                )
+            self.stdout.write(f"dry run: {len(stuck)} events would be re-enqueued")
+            return
+        count = processing.sweep(batch=batch)
+        self.stdout.write(f"re-enqueued {count} events")

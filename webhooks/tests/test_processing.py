@@ -1,0 +1,143 @@
+"""The processing core with real handlers: retries and their timing, permanent errors,
+idempotency, claims racing on PostgreSQL, the sweeper command."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from deadletters.models import DeadLetter
+from webhooks import processing
+from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
+from webhooks.tests import worker_handlers
+from webhooks.tests.support import store_event
+
+DELAYS = [0.05, 0.1, 0.2, 0.4]
+
+
+@pytest.mark.django_db
+def test_it_retries_with_the_configured_backoff_and_then_dead_letters(settings):
+    settings.WEBHOOK_RETRY_DELAYS = DELAYS
+    event = store_event("tests/always-fails", {"id": 1})
+    assert processing.process_event(event.pk) == EventStatus.DEAD
+    attempts = list(event.attempt_log.order_by("number"))
+    assert [a.outcome for a in attempts] == [AttemptOutcome.FAILED] * 5
+    gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
+    for gap, delay in zip(gaps, DELAYS, strict=True):
+        # The gap is the delay plus one quick attempt; 150 ms covers a loaded machine.
+        assert delay <= gap < delay + 0.15, (gaps, DELAYS)
+    letter = DeadLetter.objects.get(event=event)
+    assert letter.error_class == "RuntimeError"
+    assert letter.error_message == "attempt 5 failed on purpose"
+    assert [a["number"] for a in letter.attempts] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.django_db
+def test_it_skips_retries_on_a_permanent_error_and_keeps_the_evidence(settings):
+    settings.WEBHOOK_RETRY_DELAYS = DELAYS
+    event = store_event("tests/permanent", {"id": 2})
+    assert processing.process_event(event.pk) == EventStatus.DEAD
+    event.refresh_from_db()
+    assert event.attempts == 1
+    letter = DeadLetter.objects.get(event=event)
+    assert letter.error_class == "webhooks.errors.PermanentError"
+    assert letter.error_message == "this payload can never be processed"
+    assert "Traceback (most recent call last)" in letter.traceback
+    assert "raise PermanentError" in letter.traceback
+    assert letter.attempts[0]["outcome"] == "failed"
+    assert letter.attempts[0]["error"].startswith("webhooks.errors.PermanentError: this payload")
+
+
+@pytest.mark.django_db
+def test_it_does_not_double_side_effects_when_processed_twice():
+    event = store_event("tests/side-effect", {"id": 3})
+    assert processing.process_event(event.pk) == EventStatus.PROCESSED
+    assert processing.process_event(event.pk) == "skipped"
+    assert processing.replay_event(event.pk) is None  # processed: nothing to replay
+    assert worker_handlers.side_effect_count(event.pk) == 1
+    assert WebhookEvent.objects.get(pk=event.pk).attempts == 1
+
+
+@pytest.mark.django_db
+def test_it_takes_over_an_event_whose_worker_lease_lapsed():
+    event = store_event("tests/slow", {"seconds": 0})
+    # A worker claimed it and died: its lease lapsed, so the next claim takes over.
+    lease = processing.claim(event.pk)
+    assert lease is not None
+    WebhookEvent.objects.filter(pk=event.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert processing.process_event(event.pk) == EventStatus.PROCESSED
+    assert worker_handlers.side_effect_count(event.pk) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_it_lets_one_of_two_racing_workers_claim_an_event():
+    event = store_event("tests/side-effect", {"id": 4})
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            results.append(processing.claim(event.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 2
+    assert sum(r is not None for r in results) == 1
+    assert WebhookEvent.objects.get(pk=event.pk).status == EventStatus.PROCESSING
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_it_runs_the_handler_once_when_two_workers_process_the_same_event():
+    event = store_event("tests/slow", {"seconds": 0.3})
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            outcomes.append(processing.process_event(event.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(outcomes) == [EventStatus.PROCESSED, "skipped"]
+    assert worker_handlers.side_effect_count(event.pk) == 1
+
+
+@pytest.mark.django_db
+def test_it_lists_stuck_events_in_a_dry_run_and_requeues_them_for_real(settings):
+    stuck = store_event("tests/side-effect", {"id": 5})
+    WebhookEvent.objects.filter(pk=stuck.pk).update(
+        status=EventStatus.PROCESSING, lease_expires_at=timezone.now() - timedelta(seconds=5)
+    )
+    fresh = store_event("tests/side-effect", {"id": 6}, last_enqueued_at=timezone.now())
+    out = StringIO()
+    call_command("sweep_events", "--dry-run", stdout=out)
+    assert f"{stuck.pk} tests/side-effect" in out.getvalue()
+    assert f"\n{fresh.pk} " not in out.getvalue()
+    assert "dry run: 1 events would be re-enqueued" in out.getvalue()
+    assert not OrmQ.objects.exists()
+    out = StringIO()
+    call_command("sweep_events", stdout=out)
+    assert out.getvalue().strip() == "re-enqueued 1 events"
+    assert [q.task["args"] for q in OrmQ.objects.all()] == [(stuck.pk,)]
+    assert processing.process_event(stuck.pk) == EventStatus.PROCESSED

@@ -1,0 +1,43 @@
+"""Handlers for tests only, on topics under tests/. Loaded into a real qcluster through
+WEBHOOK_EXTRA_HANDLER_MODULES=webhooks.tests.worker_handlers; imported directly by tests."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django.utils import timezone
+
+from timedify_ops.models import JobRun
+from webhooks.errors import PermanentError
+from webhooks.handlers import HandlerContext, handler
+
+SIDE_EFFECT_TASK = "tests.side_effect"
+
+
+def side_effect_count(event_id: int) -> int:
+    return JobRun.objects.filter(task=SIDE_EFFECT_TASK, summary=f"event {event_id}").count()
+
+
+@handler("tests/side-effect")
+def side_effect(ctx: HandlerContext) -> str:
+    # The row insert commits with the processed status, or not at all.
+    JobRun.objects.create(task=SIDE_EFFECT_TASK, summary=f"event {ctx.event.pk}", started_at=timezone.now())
+    return "one row inserted"
+
+
+@handler("tests/slow")
+def slow(ctx: HandlerContext) -> str:
+    JobRun.objects.create(task=SIDE_EFFECT_TASK, summary=f"event {ctx.event.pk}", started_at=timezone.now())
+    time.sleep(float(os.environ.get("TEST_SLOW_HANDLER_SECONDS", ctx.event.payload.get("seconds", 1.5))))
+    return "slow row inserted"
+
+
+@handler("tests/always-fails")
+def always_fails(ctx: HandlerContext) -> str:
+    raise RuntimeError(f"attempt {ctx.attempt} failed on purpose")
+
+
+@handler("tests/permanent")
+def permanent(ctx: HandlerContext) -> str:
+    raise PermanentError("this payload can never be processed")
