@@ -74,7 +74,7 @@ def _payload(topic: str, domain: str, rng: random.Random, broken: bool) -> dict[
 # carry a malformed payload (a real PayloadInvalid from the real handler).
 MIX = [
     ("products/update", 14),
-    ("orders/create", 6),
+    ("orders/create", 3),
     ("app/scopes_update", 20),
     ("customers/data_request", 4),
     ("customers/redact", 3),
@@ -89,7 +89,7 @@ def seed(count: int = 240, *, days: int = 7, seed_value: int = 7) -> dict[str, i
     for i in range(count):
         topic = rng.choice(topics)
         domain = f"{rng.choice(SHOPS)}.myshopify.com"
-        broken = topic == "app/scopes_update" and rng.random() < 0.3
+        broken = topic == "app/scopes_update" and rng.random() < 0.2
         age = timedelta(seconds=rng.uniform(60, days * 86400))
         event_id = insert_event(
             provider="shopify",

@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from timedify_ops.env import envbool, envfloat, envint, envlist, envsecret, envstr
+
+# Lets `ModelAdmin[Shop]`, `QuerySet[Event]` and friends be subscripted at run time.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime files of the embedded setup (SQLite database, admin login, exports) live here.
