@@ -189,3 +189,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django-q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True}},
 }
+
+# --- Dead letters ----------------------------------------------------------------------
+# How long a replay owns a dead letter it claimed; past it another replay may take it over
+# (the replaying process died). One replay is one handler attempt: well under this.
+DEADLETTER_REPLAY_LEASE_SECONDS = envint("DEADLETTER_REPLAY_LEASE_SECONDS", 300, minimum=1)
+# Replays of up to this many dead letters run in the admin request; more run as one
+# background replay batch on the worker cluster.
+DEADLETTER_INLINE_REPLAY_LIMIT = envint("DEADLETTER_INLINE_REPLAY_LIMIT", 50, minimum=1)
+# One run of a replay batch task works this long, then hands the rest to a fresh task:
+# it must stay below Q_CLUSTER["timeout"] or the cluster kills the task half-way.
+DEADLETTER_BATCH_TASK_SECONDS = envfloat("DEADLETTER_BATCH_TASK_SECONDS", 30.0)
