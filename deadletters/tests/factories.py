@@ -30,6 +30,7 @@ class Switch:
         self.sleep = 0.0
         self.count_in_table = False
         self.message = "upstream refused order {order} (HTTP 502)"
+        self.fail_orders: set[int] = set()  # with fail=False: these order ids still fail
         self.calls = 0
         self.lock = threading.Lock()
 
@@ -46,7 +47,7 @@ def flaky_handler(ctx: HandlerContext) -> str:
         # Part of the handler's transaction: a row here means a committed run.
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {CALLS_TABLE} (event_id) VALUES (%s)", [ctx.event.pk])  # noqa: S608
-    if SWITCH.fail:
+    if SWITCH.fail or ctx.event.payload.get("id") in SWITCH.fail_orders:
         raise RuntimeError(SWITCH.message.format(order=ctx.event.payload.get("id")))
     return f"order {ctx.event.payload.get('id')} handled"
 
@@ -81,6 +82,49 @@ def make_dead_letters(
     finally:
         SWITCH.fail = fail
     return made
+
+
+def bulk_dead_letters(count: int, *, shop: str = "bulk-shop.myshopify.com") -> list[DeadLetter]:
+    """Many dead letters at once, as processing leaves them (dead event, open dead letter),
+    without running processing for each: for tests about volume."""
+    from deadletters.models import fingerprint
+    from webhooks.models import WebhookEvent
+
+    tag = uuid.uuid4().hex[:8]
+    events = WebhookEvent.objects.bulk_create([
+        WebhookEvent(topic=TOPIC, shop_domain=shop, webhook_id=f"bulk-{tag}-{n}", payload={"id": n}, status="dead",
+                     attempts=1, last_error="RuntimeError: boom")
+        for n in range(count)
+    ])
+    if not all(e.pk for e in events):  # backends that do not return ids from bulk_create
+        events = list(WebhookEvent.objects.filter(webhook_id__startswith=f"bulk-{tag}-").order_by("pk"))
+    fp = fingerprint("RuntimeError", "boom", TOPIC)
+    DeadLetter.objects.bulk_create([
+        DeadLetter(event=e, topic=TOPIC, shop_domain=shop, error_class="RuntimeError", error_message="boom",
+                   fingerprint=fp, attempts=[])
+        for e in events
+    ])
+    return list(DeadLetter.objects.filter(event__in=events).order_by("pk"))
+
+
+def run_queued_tasks() -> int:
+    """Do what a django-q2 worker does with the queue: take each task from the broker,
+    call its function, acknowledge it; until the queue is empty. Returns how many ran."""
+    from pydoc import locate
+
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker, ran = get_broker(), 0
+    while tasks := broker.dequeue():
+        for ack_id, package in tasks:
+            task = SignedPackage.loads(package)
+            func = locate(task["func"])
+            assert callable(func), task["func"]
+            func(*task["args"], **task["kwargs"])
+            broker.acknowledge(ack_id)
+            ran += 1
+    return ran
 
 
 def staff_user(username: str, group: str | None) -> User:

@@ -67,11 +67,13 @@ class Command(BaseCommand):
         if self.tty:
             from rich.console import Console
             from rich.table import Table
+            from rich.text import Text
 
             table = Table("id", "age", "topic", "shop", "error", title="Open dead letters")
             for d in rows:
-                table.add_row(str(d.pk), _age(now - d.created_at), d.topic, d.shop_domain,
-                              one_line(f"{d.error_class}: {d.error_message}", 100))
+                # Text(): an error message is data, never rich markup.
+                error = Text(one_line(f"{d.error_class.rsplit('.', 1)[-1]}: {d.error_message}", 100))
+                table.add_row(str(d.pk), _age(now - d.created_at), Text(d.topic), Text(d.shop_domain), error)
             Console(file=self.stdout._out, soft_wrap=False).print(table)
         else:
             self.stdout.write("id\tage_seconds\ttopic\tshop\terror")
@@ -95,14 +97,14 @@ class Command(BaseCommand):
             for d in dead_letters:
                 try:
                     record = d.dry_run(None, source="command") if dry_run else d.replay(None, source="command")
-                    outcome, error = record.outcome, record.error
+                    outcome, error = record.outcome, record.error.split("\n", 1)[0]
                 except Exception as exc:  # noqa: BLE001 - count it and carry on
                     outcome, error = ReplayOutcome.FAILED, f"{type(exc).__name__}: {exc}"
                 bucket = "failed" if outcome in FAILED else "skipped" if outcome == ReplayOutcome.SKIPPED else "ok"
                 counts[bucket] += 1
                 line = f"{d.pk}\t{outcome}\t{one_line(error)}"
                 if progress is not None:
-                    progress.console.print(line)
+                    progress.console.print(line, markup=False, highlight=False)
                     progress.advance(task)
                 else:
                     self.stdout.write(line)
