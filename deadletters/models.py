@@ -215,7 +215,7 @@ class DeadLetter(models.Model):
             self._resolve_by_replay(lease, actor, "resolved by replay")
             outcome = ReplayOutcome.OK if result.ok else ReplayOutcome.IGNORED
             return self._record(actor, source, outcome, t0, summary=result.summary)
-        self._reopen(lease, error_line=result.one_line_error, result=result)
+        self._reopen(lease, error_line=result.one_line_error, result=result, trigger=trigger)
         outcome = ReplayOutcome.DEFERRED if result.outcome == AttemptOutcome.DEFERRED else ReplayOutcome.FAILED
         return self._record(actor, source, outcome, t0, error=result.one_line_error, traceback=result.traceback)
 
@@ -235,7 +235,9 @@ class DeadLetter(models.Model):
         )
         self.refresh_from_db()
 
-    def _reopen(self, lease: datetime, *, error_line: str, result: Any = None, count: bool = True) -> None:
+    def _reopen(
+        self, lease: datetime, *, error_line: str, result: Any = None, count: bool = True, trigger: str = "replay"
+    ) -> None:
         now = timezone.now()
         values: dict[str, Any] = {"status": DeadLetterStatus.OPEN, "replay_lease_expires_at": None, "updated_at": now}
         if count:
@@ -250,7 +252,7 @@ class DeadLetter(models.Model):
                 fingerprint=fingerprint(result.error_class, result.error_message, self.topic),
                 attempts=[*self.attempts, {
                     "number": result.number,
-                    "trigger": "replay",
+                    "trigger": trigger,
                     "started_at": result.started_at.isoformat(),
                     "duration_ms": round(result.duration_ms, 1),
                     "outcome": result.outcome,

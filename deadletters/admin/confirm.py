@@ -78,6 +78,7 @@ def render(
         "days": days,
         "error": error,
         "form_url": form_url,
+        "next": request.POST.get("next", ""),
         "media": modeladmin.media,
     }
     request.current_app = modeladmin.admin_site.name

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
@@ -49,7 +50,7 @@ class AgeFilter(admin.SimpleListFilter):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "age", "topic", "shop_domain", "error_class_short", "short_message", "replay_count", "status_badge")
+    list_display = ("id", "status_badge", "age", "topic", "shop_domain", "error_class_short", "short_message", "replay_count")
     list_display_links = ("id", "age")
     list_filter = (
         "status", ("topic", admin.AllValuesFieldListFilter), ("shop_domain", admin.AllValuesFieldListFilter),
@@ -191,6 +192,14 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     # --- actions -----------------------------------------------------------------------
 
+    def back(self, request: HttpRequest) -> HttpResponseRedirect | None:
+        """Where the operator started (the detail page's buttons send `next`), else the
+        changelist: after replaying one dead letter they want to see its new state."""
+        target = request.POST.get("next", "")
+        if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            return HttpResponseRedirect(target)
+        return None
+
     def run_replays(self, request: HttpRequest, ids: list[int], description: str) -> HttpResponseRedirect | None:
         """Replay a confirmed set: in the request up to the inline limit, else as a batch."""
         if len(ids) > settings.DEADLETTER_INLINE_REPLAY_LIMIT:
@@ -212,7 +221,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             request, f"Replayed {sum(counts.values())}: {counts['ok']} resolved, {counts['failed']} failed again, "
             f"{counts['skipped']} skipped.", level,
         )
-        return None
+        return self.back(request)
 
     @admin.action(description="Replay selected dead letters", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:
@@ -289,7 +298,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.log_change(request, dead_letter, f"{'Resolved' if kind == 'resolve' else 'Ignored'}: {note}")
         past = "resolved" if kind == "resolve" else "ignored"
         self.message_user(request, f"{done} dead letter(s) {past}; {len(ids) - done} were no longer open.", messages.SUCCESS)
-        return None
+        return self.back(request)
 
     @admin.action(description="Resolve (with a note)", permissions=["resolve"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:

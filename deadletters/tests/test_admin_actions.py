@@ -170,3 +170,18 @@ def test_it_shows_the_detail_with_traceback_payload_and_history(admin_client):
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert 'id="replay-button"' in html
     assert "not replayed yet" not in html  # the replay above is listed
+
+
+def test_it_returns_to_the_detail_page_after_replaying_from_it(admin_client, flaky_handler):
+    (dl,) = make_dead_letters()
+    detail = reverse("admin:deadletters_deadletter_change", args=[dl.pk])
+    form = {"action": "replay", "_selected_action": [dl.pk], "next": detail}
+    first = admin_client.post(CHANGELIST, form)
+    flaky_handler.fail = False
+    second = admin_client.post(CHANGELIST, {**form, "post": "yes", "ids_token": first.context["ids_token"]})
+    assert second["Location"] == detail
+    page = admin_client.get(detail).content.decode()
+    assert "Replayed 1: 1 resolved" in page and "Resolved" in page
+    offsite = admin_client.post(CHANGELIST, {**form, "next": "https://evil.example.com/", "post": "yes",
+                                             "ids_token": first.context["ids_token"]})
+    assert offsite["Location"] == CHANGELIST
