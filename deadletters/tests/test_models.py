@@ -48,7 +48,7 @@ def test_it_keeps_it_open_with_the_new_error_when_a_replay_fails(flaky_handler):
     assert dl.status == "open" and dl.replay_count == 1
     assert dl.last_replay_error == "RuntimeError: still broken for 5"
     assert dl.error_message == "still broken for 5"
-    assert [a["trigger"] for a in dl.attempts] == ["worker", "replay"]
+    assert [a["trigger"] for a in dl.attempts] == ["worker", "command"]
     assert WebhookEvent.objects.get(pk=dl.event_id).status == "dead"
     assert list(dl.replays.values_list("outcome", "source")) == [("failed", "command")]
 
