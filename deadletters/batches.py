@@ -132,6 +132,7 @@ class ReplayBatch(models.Model):
         remaining = self.dead_letter_ids[self.done:]
         for dead_letter_id in remaining:
             dead_letter = DeadLetter.objects.filter(pk=dead_letter_id).first()
+            outcome: str
             if dead_letter is None:
                 outcome, error = ReplayOutcome.SKIPPED, "deleted"
             else:

@@ -284,11 +284,12 @@ class DeadLetter(models.Model):
         Only the dry-run record is written; the dead letter and its event stay as they are."""
         t0 = time.perf_counter()
         result = processing.dry_run_event(self.event)
-        outcome = {
+        outcomes: dict[str, str] = {
             AttemptOutcome.OK: ReplayOutcome.OK,
             AttemptOutcome.IGNORED: ReplayOutcome.IGNORED,
             AttemptOutcome.DEFERRED: ReplayOutcome.DEFERRED,
-        }.get(result.outcome, ReplayOutcome.FAILED)
+        }
+        outcome = outcomes.get(result.outcome, ReplayOutcome.FAILED)
         return self._record(
             actor, source, outcome, t0, error=result.one_line_error if not result.ok else "",
             summary=result.summary, traceback=result.traceback, dry_run=True,

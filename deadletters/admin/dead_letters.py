@@ -8,7 +8,7 @@ stopping half-way, writes one admin log entry per change and sends one message.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -24,8 +24,8 @@ from django.utils.timesince import timesince
 
 from deadletters.admin import confirm, pages
 from deadletters.batches import ReplayBatch
-from deadletters.models import DeadLetter
-from webhooks.admin.events import monospace, pretty_json, status_badge
+from deadletters.models import DeadLetter, DeadLetterQuerySet
+from webhooks.admin.events import CappedPaginator, monospace, pretty_json, status_badge
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -37,9 +37,10 @@ class AgeFilter(admin.SimpleListFilter):
         return [("1h", "Last hour"), ("24h", "1 to 24 hours"), ("7d", "1 to 7 days"), ("older", "Older than 7 days")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> QuerySet[DeadLetter]:
-        if self.value() not in self.BUCKETS:
+        bucket = self.BUCKETS.get(self.value() or "")
+        if bucket is None:
             return queryset
-        newest, oldest = self.BUCKETS[self.value()]
+        newest, oldest = bucket
         now = timezone.now()
         if newest is not None:
             queryset = queryset.filter(created_at__lte=now - timedelta(hours=newest))
@@ -58,9 +59,10 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     search_fields = ("shop_domain", "=event__webhook_id", "error_message", "error_class")
     search_help_text = "A shop domain, a webhook id (exact), or words of the error."
-    list_select_related = ("event",)
     ordering = ("-created_at",)
     list_per_page = 50
+    # In an outage the table grows fast: no full COUNT(*), as for events.
+    paginator = CappedPaginator
     show_full_result_count = False
     actions = ["replay", "replay_matching", "dry_run", "resolve", "ignore", "cleanup", "delete_selected"]
     fieldsets = (
@@ -224,7 +226,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return self.back(request)
 
     @admin.action(description="Replay selected dead letters", permissions=["replay"])
-    def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:
+    def replay(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
         ids = confirm.confirmed_ids(request, "replay")
         if ids is not None:
             return self.run_replays(request, ids, f"Replay of {len(ids)} selected dead letters")
@@ -236,12 +238,12 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                               question="Run the handler again for these dead letters?", button="Yes, replay them")
 
     @admin.action(description="Replay all open dead letters matching the current filter", permissions=["replay"])
-    def replay_matching(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:
+    def replay_matching(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
         ids = confirm.confirmed_ids(request, "replay_matching")
         if ids is not None:
             return self.run_replays(request, ids, f"Replay of {len(ids)} dead letters matching a filter")
         # The whole filtered changelist, not only the ticked rows; frozen right here.
-        matching = self.get_changelist_instance(request).get_queryset(request)
+        matching = cast(DeadLetterQuerySet, self.get_changelist_instance(request).get_queryset(request))
         ids = list(matching.replayable().values_list("pk", flat=True))
         if not ids:
             self.message_user(request, "Nothing to replay: no open dead letter matches the filter.", messages.WARNING)
@@ -254,7 +256,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
 
     @admin.action(description="Dry-run replay (changes nothing)", permissions=["replay"])
-    def dry_run(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:
+    def dry_run(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
         ids = confirm.confirmed_ids(request, "dry_run")
         if ids is None:
             ids = list(queryset.values_list("pk", flat=True))
@@ -276,7 +278,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             results.append((dead_letter, record.outcome, record.error.split("\n", 1)[0] or record.summary))
         return pages.dry_run_results(self, request, results)
 
-    def _close(self, request: HttpRequest, queryset: QuerySet[DeadLetter], kind: str) -> HttpResponse | None:
+    def _close(self, request: HttpRequest, queryset: DeadLetterQuerySet, kind: str) -> HttpResponse | None:
         ids = confirm.confirmed_ids(request, kind)
         note = request.POST.get("note", "").strip()
         if ids is None or not note:
@@ -301,15 +303,15 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return self.back(request)
 
     @admin.action(description="Resolve (with a note)", permissions=["resolve"])
-    def resolve(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:
+    def resolve(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
         return self._close(request, queryset, "resolve")
 
     @admin.action(description="Ignore (with a note)", permissions=["resolve"])
-    def ignore(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:
+    def ignore(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
         return self._close(request, queryset, "ignore")
 
     @admin.action(description="Clean up resolved and ignored dead letters older than N days", permissions=["cleanup"])
-    def cleanup(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:
+    def cleanup(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
         try:
             days = max(1, int(request.POST.get("days", settings.DEADLETTER_RETENTION_DAYS)))
         except ValueError:
@@ -323,6 +325,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 button="Yes, delete them",
             )
         doomed = DeadLetter.objects.filter(pk__in=ids).cleanable(days)
+        assert request.user.pk is not None  # an admin view: always a logged-in user
         LogEntry.objects.log_actions(
             request.user.pk, doomed, DELETION, change_message=f"Cleaned up: resolved or ignored, older than {days} days"
         )

@@ -143,6 +143,8 @@ def test_it_replays_a_whole_error_group_as_one_action(admin_client, flaky_handle
     other = make_dead_letters(1)[0]
     page = admin_client.get(reverse("admin:deadletters_deadletter_groups"))
     assert page.status_code == 200 and b"Replay group" in page.content
+    group_list = admin_client.get(page.context["groups"][0]["url"])
+    assert {d.pk for d in group_list.context["cl"].result_list} == {d.pk for d in group}
     url = reverse("admin:deadletters_deadletter_replay_group")
     first = admin_client.post(url, {"fingerprint": group[0].fingerprint})
     assert first.context["count"] == 3

@@ -79,3 +79,23 @@ def test_it_does_not_run_a_batch_twice(flaky_handler):
     assert flaky_handler.calls == calls  # every item was resolved already: none runs twice
     batch.refresh_from_db()
     assert (batch.done, batch.ok, batch.skipped) == (5, 0, 5)
+
+
+def test_it_resumes_a_batch_whose_worker_died(flaky_handler, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from deadletters.tests.factories import run_queued_tasks
+
+    dead_letters = bulk_dead_letters(4)
+    flaky_handler.fail = False
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = ReplayBatch.start([d.pk for d in dead_letters], None, "four")
+    OrmQ.objects.all().delete()  # the task was lost with its worker (Redis broker)
+    # The worker had claimed it and then died: running, lease lapsed, no progress.
+    ReplayBatch.objects.filter(pk=batch.pk).update(status="running", lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert ReplayBatch.resume_stalled() == 1
+    run_queued_tasks()
+    batch.refresh_from_db()
+    assert (batch.status, batch.done, batch.ok) == ("finished", 4, 4)

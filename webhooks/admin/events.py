@@ -38,7 +38,7 @@ class CappedPaginator(Paginator):  # type: ignore[type-arg]
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()
+        return self.object_list[: COUNT_CAP + 1].count()  # type: ignore[attr-defined]
 
 
 def status_badge(value: str, label: str | None = None) -> SafeString:

@@ -10,7 +10,7 @@ Output is a rich table and a progress bar on a terminal, plain tab-separated lin
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -74,7 +74,7 @@ class Command(BaseCommand):
                 # Text(): an error message is data, never rich markup.
                 error = Text(one_line(f"{d.error_class.rsplit('.', 1)[-1]}: {d.error_message}", 100))
                 table.add_row(str(d.pk), _age(now - d.created_at), Text(d.topic), Text(d.shop_domain), error)
-            Console(file=self.stdout._out, soft_wrap=False).print(table)
+            Console(file=cast(IO[str], self.stdout._out), soft_wrap=False).print(table)
         else:
             self.stdout.write("id\tage_seconds\ttopic\tshop\terror")
             for d in rows:
@@ -90,7 +90,7 @@ class Command(BaseCommand):
             from rich.console import Console
             from rich.progress import Progress
 
-            progress = Progress(console=Console(file=self.stdout._out))
+            progress = Progress(console=Console(file=cast(IO[str], self.stdout._out)))
             task = progress.add_task("dry run" if dry_run else "replaying", total=len(dead_letters))
             progress.start()
         try:
