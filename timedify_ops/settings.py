@@ -221,3 +221,14 @@ SHOPIFY_ADMIN_API_VERSION = envstr("SHOPIFY_ADMIN_API_VERSION", "2025-10")
 SHOPIFY_ADMIN_API_MAX_WAIT = envfloat("SHOPIFY_ADMIN_API_MAX_WAIT", 30.0)
 # Extra handler modules to import (tests load a slow handler into a real worker this way).
 WEBHOOK_EXTRA_HANDLER_MODULES = envlist("WEBHOOK_EXTRA_HANDLER_MODULES")
+
+# --- Dead letters ----------------------------------------------------------------------
+# How long a replay owns a dead letter it claimed; past it another replay may take it over
+# (the replaying process died). One replay is one handler attempt: well under this.
+DEADLETTER_REPLAY_LEASE_SECONDS = envint("DEADLETTER_REPLAY_LEASE_SECONDS", 300, minimum=1)
+# Replays of up to this many dead letters run in the admin request; more run as one
+# background replay batch on the worker cluster.
+DEADLETTER_INLINE_REPLAY_LIMIT = envint("DEADLETTER_INLINE_REPLAY_LIMIT", 50, minimum=1)
+# One run of a replay batch task works this long, then hands the rest to a fresh task:
+# it must stay below Q_CLUSTER["timeout"] or the cluster kills the task half-way.
+DEADLETTER_BATCH_TASK_SECONDS = envfloat("DEADLETTER_BATCH_TASK_SECONDS", 30.0)

@@ -1,0 +1,85 @@
+"""Confirmation pages for dead-letter actions, and the frozen id sets they carry.
+
+A confirmation shows how many rows the action will touch and a sample of them. The ids
+are frozen when the page is rendered and travel in a signed token, so the confirmed POST
+acts on exactly what the operator saw, not on whatever matches the filter a minute later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.admin import helpers
+from django.core import signing
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from deadletters.models import DeadLetter
+
+SAMPLE_SIZE = 10
+# A confirmation page left open longer than this must be reloaded.
+TOKEN_MAX_AGE = 6 * 3600
+
+
+def freeze(ids: list[int], purpose: str) -> str:
+    return signing.dumps(ids, salt=f"deadletters.{purpose}", compress=True)
+
+
+def thaw(token: str, purpose: str) -> list[int] | None:
+    """The frozen ids, or None for a missing, forged, expired or other-purpose token."""
+    try:
+        ids = signing.loads(token, salt=f"deadletters.{purpose}", max_age=TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return [int(i) for i in ids] if isinstance(ids, list) else None
+
+
+def confirmed_ids(request: HttpRequest, purpose: str) -> list[int] | None:
+    """On the confirming POST (post=yes), the frozen ids; else None."""
+    if request.method != "POST" or request.POST.get("post") != "yes":
+        return None
+    return thaw(request.POST.get("ids_token", ""), purpose)
+
+
+def render(
+    modeladmin: Any,
+    request: HttpRequest,
+    ids: list[int],
+    *,
+    purpose: str,
+    title: str,
+    question: str,
+    button: str,
+    action: str = "",
+    note_required: bool = False,
+    days: int | None = None,
+    error: str = "",
+    form_url: str = "",
+) -> TemplateResponse:
+    sample = list(DeadLetter.objects.filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-created_at"))
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": modeladmin.model._meta,
+        "question": question,
+        "button": button,
+        "count": len(ids),
+        "sample": sample,
+        "more": max(0, len(ids) - len(sample)),
+        "ids_token": freeze(ids, purpose),
+        # Echo the changelist action fields so the confirming POST reaches the same action.
+        "action": action,
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "note_required": note_required,
+        "note": request.POST.get("note", ""),
+        "days": days,
+        "error": error,
+        "form_url": form_url,
+        "next": request.POST.get("next", ""),
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/deadletters/confirm_action.html", context)

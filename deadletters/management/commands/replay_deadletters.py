@@ -1,0 +1,133 @@
+"""List, replay, dry-run and clean up dead letters from the command line.
+
+Exit codes:
+  0  every replay succeeded (or nothing to do; --list and --cleanup always 0)
+  1  at least one replay failed again (or a dry run predicts a failure)
+  2  bad usage: no mode given, or an ID that is not a dead letter
+Output is a rich table and a progress bar on a terminal, plain tab-separated lines otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any, cast
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from deadletters.models import DeadLetter, ReplayOutcome
+
+FAILED = {ReplayOutcome.FAILED, ReplayOutcome.DEFERRED}
+
+
+def one_line(text: str, width: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class Command(BaseCommand):
+    help = "List, replay (--all or IDs), dry-run or clean up dead letters. Exit 1 when a replay failed."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="Dead letters to replay.")
+        parser.add_argument("--list", action="store_true", help="List open dead letters.")
+        parser.add_argument("--all", action="store_true", help="Replay every open dead letter.")
+        parser.add_argument("--cleanup", action="store_true", help="Delete old resolved and ignored dead letters.")
+        parser.add_argument("--older-than-days", type=int, default=None,
+                            help="With --cleanup (default: DEADLETTER_RETENTION_DAYS).")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Replays run rolled back (nothing changes); --cleanup only counts.")
+        parser.add_argument("--limit", type=int, default=1000, help="With --list: at most this many rows.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.tty = self.stdout.isatty()
+        modes = [bool(options["ids"]), options["list"], options["all"], options["cleanup"]]
+        if sum(modes) != 1:
+            raise CommandError("give exactly one of: --list, --all, --cleanup, or dead-letter IDs", returncode=2)
+        if options["list"]:
+            self.list_open(options["limit"])
+        elif options["cleanup"]:
+            self.cleanup(options["older_than_days"] or settings.DEADLETTER_RETENTION_DAYS, options["dry_run"])
+        else:
+            if options["all"]:
+                dead_letters = list(DeadLetter.objects.replayable().select_related("event").order_by("created_at"))
+            else:
+                found = {d.pk: d for d in DeadLetter.objects.filter(pk__in=options["ids"]).select_related("event")}
+                missing = [i for i in options["ids"] if i not in found]
+                if missing:
+                    raise CommandError(f"no dead letter with id {', '.join(map(str, missing))}", returncode=2)
+                dead_letters = [found[i] for i in options["ids"]]
+            if self.replay(dead_letters, options["dry_run"]):
+                sys.exit(1)
+
+    def list_open(self, limit: int) -> None:
+        rows = list(DeadLetter.objects.unresolved().order_by("created_at")[:limit])
+        now = timezone.now()
+        if self.tty:
+            from rich.console import Console
+            from rich.table import Table
+            from rich.text import Text
+
+            table = Table("id", "age", "topic", "shop", "error", title="Open dead letters")
+            for d in rows:
+                # Text(): an error message is data, never rich markup.
+                error = Text(one_line(f"{d.error_class.rsplit('.', 1)[-1]}: {d.error_message}", 100))
+                table.add_row(str(d.pk), _age(now - d.created_at), Text(d.topic), Text(d.shop_domain), error)
+            Console(file=cast(IO[str], self.stdout._out), soft_wrap=False).print(table)
+        else:
+            self.stdout.write("id\tage_seconds\ttopic\tshop\terror")
+            for d in rows:
+                age = int((now - d.created_at).total_seconds())
+                self.stdout.write(f"{d.pk}\t{age}\t{d.topic}\t{d.shop_domain}\t{one_line(f'{d.error_class}: {d.error_message}')}")
+        self.summary(f"{len(rows)} open dead letter(s)")
+
+    def replay(self, dead_letters: list[DeadLetter], dry_run: bool) -> bool:
+        """Replay (or dry-run) each; returns True when any failed."""
+        counts = {"ok": 0, "failed": 0, "skipped": 0}
+        progress = None
+        if self.tty and dead_letters:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            progress = Progress(console=Console(file=cast(IO[str], self.stdout._out)))
+            task = progress.add_task("dry run" if dry_run else "replaying", total=len(dead_letters))
+            progress.start()
+        try:
+            for d in dead_letters:
+                try:
+                    record = d.dry_run(None, source="command") if dry_run else d.replay(None, source="command")
+                    outcome, error = record.outcome, record.error.split("\n", 1)[0]
+                except Exception as exc:  # noqa: BLE001 - count it and carry on
+                    outcome, error = ReplayOutcome.FAILED, f"{type(exc).__name__}: {exc}"
+                bucket = "failed" if outcome in FAILED else "skipped" if outcome == ReplayOutcome.SKIPPED else "ok"
+                counts[bucket] += 1
+                line = f"{d.pk}\t{outcome}\t{one_line(error)}"
+                if progress is not None:
+                    progress.console.print(line, markup=False, highlight=False)
+                    progress.advance(task)
+                else:
+                    self.stdout.write(line)
+        finally:
+            if progress is not None:
+                progress.stop()
+        verb = "dry-ran" if dry_run else "replayed"
+        self.summary(f"{verb} {len(dead_letters)}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
+        return counts["failed"] > 0
+
+    def cleanup(self, days: int, dry_run: bool) -> None:
+        count = DeadLetter.objects.cleanup(days, dry_run=dry_run)
+        verb = "would delete" if dry_run else "deleted"
+        self.summary(f"{verb} {count} resolved or ignored dead letter(s) older than {days} days")
+
+    def summary(self, text: str) -> None:
+        # A comment line in plain output, so a script reading the table can skip it.
+        self.stdout.write(text if self.tty else f"# {text}")
+
+
+def _age(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,101 @@
+"""Bulk replay above the inline limit: one background batch over the frozen ids, with progress."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.urls import reverse
+from django_q.models import OrmQ
+
+from deadletters.batches import ReplayBatch
+from deadletters.models import DeadLetter
+from deadletters.tests.factories import bulk_dead_letters, make_dead_letters, run_queued_tasks
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:deadletters_deadletter_changelist")
+
+
+def test_it_replays_500_in_the_background_and_reports_progress(
+    admin_client, admin_user, flaky_handler, settings, django_capture_on_commit_callbacks
+):
+    dead_letters = bulk_dead_letters(500)
+    ids = [d.pk for d in dead_letters]
+    flaky_handler.fail = False
+    flaky_handler.fail_orders = set(range(10))  # ten of them fail again
+    settings.DEADLETTER_BATCH_TASK_SECONDS = 0.3
+    form = {"action": "replay", "_selected_action": ids[:1], "select_across": "1"}
+    first = admin_client.post(CHANGELIST, form)
+    assert first.context["count"] == 500
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = admin_client.post(CHANGELIST, {**form, "post": "yes", "ids_token": first.context["ids_token"]})
+    batch = ReplayBatch.objects.get()
+    assert confirmed["Location"] == reverse("admin:deadletters_replaybatch_change", args=[batch.pk])
+    assert sorted(batch.dead_letter_ids) == sorted(ids) and batch.status == "queued"
+    assert OrmQ.objects.count() == 1
+    assert DeadLetter.objects.filter(pk__in=ids, status="open").count() == 500  # nothing ran in the request
+
+    # One task run works for its time budget, then queues the rest.
+    from deadletters.tasks import run_replay_batch
+
+    run_replay_batch(batch.pk)
+    batch.refresh_from_db()
+    assert 0 < batch.done < 500 and batch.status == "queued"
+    page = admin_client.get(confirmed["Location"]).content.decode()
+    assert f"{batch.done} / 500" in page and 'http-equiv="refresh"' in page
+
+    run_queued_tasks()
+    batch.refresh_from_db()
+    assert batch.status == "finished" and batch.finished_at is not None
+    assert (batch.done, batch.ok, batch.failed, batch.skipped) == (500, 490, 10, 0)
+    assert len(batch.report) == 500 and {item["id"] for item in batch.report} == set(ids)
+    assert DeadLetter.objects.filter(pk__in=ids, status="resolved").count() == 490
+    assert DeadLetter.objects.filter(pk__in=ids, status="open", replay_count=1).count() == 10
+    assert LogEntry.objects.filter(user=admin_user, object_id=str(ids[-1])).exists()
+    page = admin_client.get(confirmed["Location"]).content.decode()
+    assert "500 / 500" in page and 'id="batch-report"' in page and 'http-equiv="refresh"' not in page
+
+
+def test_it_replays_up_to_the_inline_limit_within_the_request(admin_client, flaky_handler, settings):
+    settings.DEADLETTER_INLINE_REPLAY_LIMIT = 3
+    dead_letters = make_dead_letters(3)
+    flaky_handler.fail = False
+    ids = [d.pk for d in dead_letters]
+    first = admin_client.post(CHANGELIST, {"action": "replay", "_selected_action": ids})
+    admin_client.post(CHANGELIST, {"action": "replay", "_selected_action": ids, "post": "yes",
+                                   "ids_token": first.context["ids_token"]})
+    assert not ReplayBatch.objects.exists()
+    assert DeadLetter.objects.filter(pk__in=ids, status="resolved").count() == 3
+
+
+def test_it_does_not_run_a_batch_twice(flaky_handler):
+    dead_letters = bulk_dead_letters(5)
+    flaky_handler.fail = False
+    batch = ReplayBatch.start([d.pk for d in dead_letters], None, "five")
+    assert batch.run(budget_seconds=60) is True
+    calls = flaky_handler.calls
+    # A worker that died before writing any progress: the task runs again from the start.
+    ReplayBatch.objects.filter(pk=batch.pk).update(status="queued", done=0, ok=0, report=[])
+    batch.run(budget_seconds=60)
+    assert flaky_handler.calls == calls  # every item was resolved already: none runs twice
+    batch.refresh_from_db()
+    assert (batch.done, batch.ok, batch.skipped) == (5, 0, 5)
+
+
+def test_it_resumes_a_batch_whose_worker_died(flaky_handler, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from deadletters.tests.factories import run_queued_tasks
+
+    dead_letters = bulk_dead_letters(4)
+    flaky_handler.fail = False
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = ReplayBatch.start([d.pk for d in dead_letters], None, "four")
+    OrmQ.objects.all().delete()  # the task was lost with its worker (Redis broker)
+    # The worker had claimed it and then died: running, lease lapsed, no progress.
+    ReplayBatch.objects.filter(pk=batch.pk).update(status="running", lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert ReplayBatch.resume_stalled() == 1
+    run_queued_tasks()
+    batch.refresh_from_db()
+    assert (batch.status, batch.done, batch.ok) == ("finished", 4, 4)

@@ -1,0 +1,85 @@
+"""replay_deadletters: list, replay by id or all, dry run, cleanup, exit codes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from deadletters.models import DeadLetter
+from deadletters.tests.factories import make_dead_letters
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("replay_deadletters", *args, stdout=out)
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_it_lists_open_dead_letters_as_parseable_lines():
+    one, two = make_dead_letters(2, shop="list-shop.myshopify.com")
+    two.ignore(None, "test shop")
+    code, out = run("--list")
+    lines = [line.split("\t") for line in out.splitlines() if not line.startswith("#")]
+    assert code == 0
+    assert lines[0] == ["id", "age_seconds", "topic", "shop", "error"]
+    assert [row[0] for row in lines[1:]] == [str(one.pk)]
+    assert lines[1][3] == "list-shop.myshopify.com" and lines[1][4].startswith("RuntimeError: upstream refused")
+    assert out.splitlines()[-1] == "# 1 open dead letter(s)"
+
+
+def test_it_replays_given_ids_and_exits_0_when_all_succeed(flaky_handler):
+    one, two = make_dead_letters(2)
+    flaky_handler.fail = False
+    code, out = run(str(one.pk), str(two.pk))
+    assert code == 0
+    assert f"{one.pk}\tok" in out and "2 ok, 0 failed" in out
+    assert set(DeadLetter.objects.filter(pk__in=[one.pk, two.pk]).values_list("status", flat=True)) == {"resolved"}
+    assert one.replays.get().source == "command"
+
+
+def test_it_exits_1_when_a_replay_fails(flaky_handler):
+    ok, bad = make_dead_letters(2)
+    flaky_handler.fail = False
+    flaky_handler.fail_orders = {bad.event.payload["id"]}
+    code, out = run("--all")
+    assert code == 1
+    assert "1 ok, 1 failed" in out
+    assert DeadLetter.objects.get(pk=bad.pk).status == "open"
+    assert DeadLetter.objects.get(pk=ok.pk).status == "resolved"
+
+
+def test_it_dry_runs_without_changing_anything(flaky_handler):
+    (dl,) = make_dead_letters()
+    code, out = run("--all", "--dry-run")
+    assert code == 1 and "dry-ran 1: 0 ok, 1 failed" in out
+    assert DeadLetter.objects.get(pk=dl.pk).status == "open"
+    assert dl.replays.get().dry_run
+
+
+def test_it_exits_2_for_an_unknown_id_or_no_mode():
+    with pytest.raises(CommandError) as unknown:
+        call_command("replay_deadletters", "999999", stdout=StringIO())
+    assert unknown.value.returncode == 2
+    with pytest.raises(CommandError) as nothing:
+        call_command("replay_deadletters", stdout=StringIO())
+    assert nothing.value.returncode == 2
+
+
+def test_it_cleans_up_old_resolved_ones_and_counts_on_dry_run():
+    old, fresh = make_dead_letters(2)
+    old.resolve(None, "done")
+    DeadLetter.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(days=10))
+    code, out = run("--cleanup", "--older-than-days", "7", "--dry-run")
+    assert code == 0 and "would delete 1" in out and DeadLetter.objects.filter(pk=old.pk).exists()
+    code, out = run("--cleanup", "--older-than-days", "7")
+    assert "deleted 1" in out
+    assert not DeadLetter.objects.filter(pk=old.pk).exists() and DeadLetter.objects.filter(pk=fresh.pk).exists()
