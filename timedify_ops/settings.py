@@ -189,3 +189,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django-q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True}},
 }
+
+# --- Dashboard and metrics ---------------------------------------------------------------
+# Shared key for /metrics and /api/metrics scrapers (header X-Metrics-Key). Empty: staff
+# sessions only.
+METRICS_KEY = envsecret("METRICS_KEY")
+# How often the dashboard page reloads itself, in seconds.
+OPS_DASHBOARD_REFRESH_SECONDS = envint("OPS_DASHBOARD_REFRESH_SECONDS", 30, minimum=5)
+# SLO figures over 7 and 30 days are the heaviest queries: keep them this long (0: never).
+OPS_SLO_CACHE_SECONDS = envint("OPS_SLO_CACHE_SECONDS", 60, minimum=0)

@@ -2,12 +2,20 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from timedify_ops import views
+from timedify_ops import dashboard, metrics, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("health", views.health, name="health"),
     path("health/", views.health),
+    path("metrics", metrics.prometheus_metrics, name="metrics"),
+    path("api/metrics", metrics.api_metrics, name="api-metrics"),
     path("webhooks/", include("webhooks.urls")),
+    # Before admin.site.urls: the dashboard lives under /admin/ but is not a model page.
+    path("admin/ops/dashboard/", dashboard.dashboard, name="ops-dashboard"),
+    path("admin/ops/breakers/<int:pk>/pause/", dashboard.toggle_breaker, {"action": "pause"}, name="ops-breaker-pause"),
+    path(
+        "admin/ops/breakers/<int:pk>/resume/", dashboard.toggle_breaker, {"action": "resume"}, name="ops-breaker-resume"
+    ),
     path("admin/", admin.site.urls),
 ]
