@@ -8,8 +8,8 @@ same figures. Traffic over time lives in `series`.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -18,6 +18,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
+from redis.exceptions import RedisError
 
 from deadletters.models import DeadLetter, DeadLetterStatus
 from timedify_ops import series
@@ -39,12 +40,8 @@ def _safely(func: Callable[[], T], default: T) -> T:
     try:
         with transaction.atomic():
             return func()
-    except (DatabaseError, OSError, ConnectionError):
+    except (DatabaseError, OSError, RedisError):
         return default
-    except Exception as exc:  # redis-py raises its own ConnectionError family.
-        if type(exc).__module__.startswith("redis"):
-            return default
-        raise
 
 
 def uptime_seconds() -> float:
@@ -140,13 +137,10 @@ def queue() -> dict[str, Any]:
         broker["depth"] = agg["depth"]
         broker["oldest_age_s"] = round((now - agg["oldest"]).total_seconds(), 1) if agg["oldest"] else None
     else:
-        try:
-            from django_q.brokers import get_broker
+        from django_q.brokers import get_broker
 
-            broker["depth"] = get_broker().queue_size()
-        except Exception as exc:  # Redis down: say so rather than fail the page.
-            broker["depth"] = None
-            broker["error"] = type(exc).__name__
+        # Redis down: say "unknown" rather than fail the page.
+        broker["depth"] = _safely(lambda: get_broker().queue_size(), None)
         broker["oldest_age_s"] = None
     # Partial index webhooks_event_unfinished covers both figures below.
     pending = WebhookEvent.objects.pending()
@@ -293,19 +287,24 @@ def database() -> dict[str, Any]:
         cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
         out["pg_stat_statements"] = cursor.fetchone() is not None
         out["slow_queries"] = []
-        if out["pg_stat_statements"]:
-            try:
-                cursor.execute(
-                    "SELECT query, calls, mean_exec_time, total_exec_time FROM pg_stat_statements "
-                    "ORDER BY mean_exec_time DESC LIMIT 10"
-                )
-                out["slow_queries"] = [
-                    {"query": q[:300], "calls": c, "mean_ms": round(m, 2), "total_ms": round(t, 1)}
-                    for q, c, m, t in cursor.fetchall()
-                ]
-            except Exception:  # Installed but not preloaded: the view raises.
-                out["pg_stat_statements"] = False
+    if out["pg_stat_statements"]:
+        # Installed but not in shared_preload_libraries: reading the view raises.
+        slow = _safely(_slow_queries, None)
+        out["pg_stat_statements"] = slow is not None
+        out["slow_queries"] = slow or []
     return out
+
+
+def _slow_queries() -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query, calls, mean_exec_time, total_exec_time FROM pg_stat_statements "
+            "ORDER BY mean_exec_time DESC LIMIT 10"
+        )
+        return [
+            {"query": q[:300], "calls": c, "mean_ms": round(m, 2), "total_ms": round(t, 1)}
+            for q, c, m, t in cursor.fetchall()
+        ]
 
 
 def snapshot() -> dict[str, Any]:
