@@ -30,8 +30,9 @@ class _Plain:
         return self.out.isatty()
 
 
-def console_for(out: OutputWrapper, *, colour: bool | None = None) -> Console:
-    tty = out.isatty() if colour is None else colour
+def console_for(out: OutputWrapper, *, no_color: bool = False, force_color: bool = False, **_: object) -> Console:
+    """Honours Django's own --no-color and --force-color options."""
+    tty = force_color or (out.isatty() and not no_color)
     return Console(
         file=_Plain(out),  # type: ignore[arg-type]
         force_terminal=tty,

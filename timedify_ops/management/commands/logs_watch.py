@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--backlog", type=int, default=0, help="Show the last N stored events first.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        console = console_for(self.stdout)
+        console = console_for(self.stdout, **options)
         topics: list[str] = options["topic"]
         events = WebhookEvent.objects.order_by("id")
         if topics:

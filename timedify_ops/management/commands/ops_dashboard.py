@@ -9,7 +9,7 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand
 from rich import box
 from rich.table import Table
 
@@ -26,11 +26,8 @@ def _ms(value: float | None) -> str:
 class Command(BaseCommand):
     help = "Show health, recent errors, dead letters, activity, latency against the SLO and last job runs."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--no-color", dest="plain", action="store_true", help="Plain text even on a TTY.")
-
     def handle(self, *args: Any, **options: Any) -> None:
-        console = console_for(self.stdout, colour=False if options["plain"] else None)
+        console = console_for(self.stdout, **options)
         ascii_box = box.SIMPLE if console.is_terminal else box.ASCII2
         status = stats.overall_status()
         console.print(f"[{STATUS_STYLE[status['status']]}]STATUS: {status['status'].upper()}[/]"
