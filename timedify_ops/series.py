@@ -1,11 +1,11 @@
 """Webhook traffic over time: volume, errors and ingest latency per time bucket.
 
-One aggregate query per window, over the `received_at` index, so the cost is one indexed
-range scan whatever the table size. Percentiles are exact on PostgreSQL (percentile_cont,
-with GROUPING SETS giving the buckets and the window total in the same scan). SQLite has
-no percentile function: there the query returns a histogram per bucket at 1 ms resolution
-(at most buckets x distinct whole milliseconds rows, however many events) and the
-percentiles are read from it in Python, exact to the millisecond.
+Settled hours come from the TrafficHour rollup (filled here, on demand, one query for all
+the hours it lacks); only the last hour or so is read live from the events table, with one
+grouped query over the `received_at` index. Both sides produce the same thing: per bucket,
+a count, an error count and a latency histogram of log-spaced bins 2 % wide, from which
+percentiles are read by interpolation (within about 1 % of the exact value, the same on
+PostgreSQL and SQLite, and mergeable across hours, which exact percentiles are not).
 
 Synthetic deliveries (synthetic_webhook_test) are left out: they are tests, not traffic.
 An error is an event that ended failed or dead.
@@ -13,6 +13,7 @@ An error is an event that ended failed or dead.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,12 @@ PERCENTILES = (0.5, 0.95, 0.99)
 SLO_P95_MS = 100.0
 SLO_P99_MS = 500.0
 SLO_ERROR_RATE = 0.005
+# Latency bins: bin b holds [BIN_BASE_MS * RATIO**b, BIN_BASE_MS * RATIO**(b+1)).
+BIN_BASE_MS = 0.01
+BIN_RATIO = 1.02
+HOUR = 3600
+
+Histogram = dict[int, int]
 
 
 @dataclass
@@ -35,32 +42,38 @@ class Bucket:
     start: datetime
     count: int = 0
     errors: int = 0
-    p50: float | None = None
-    p95: float | None = None
-    p99: float | None = None
+    histogram: Histogram = field(default_factory=dict, repr=False)
+
+    def add(self, count: int, errors: int, histogram: Histogram) -> None:
+        self.count += count
+        self.errors += errors
+        for b, n in histogram.items():
+            self.histogram[b] = self.histogram.get(b, 0) + n
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.count if self.count else 0.0
 
     @property
+    def p50(self) -> float | None:
+        return percentile(self.histogram, 0.5)
+
+    @property
+    def p95(self) -> float | None:
+        return percentile(self.histogram, 0.95)
+
+    @property
+    def p99(self) -> float | None:
+        return percentile(self.histogram, 0.99)
+
+    @property
     def within_slo(self) -> bool:
+        p95, p99 = self.p95, self.p99
         return (
             self.error_rate <= SLO_ERROR_RATE
-            and (self.p95 is None or self.p95 <= SLO_P95_MS)
-            and (self.p99 is None or self.p99 <= SLO_P99_MS)
+            and (p95 is None or p95 <= SLO_P95_MS)
+            and (p99 is None or p99 <= SLO_P99_MS)
         )
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "start": self.start.isoformat(),
-            "count": self.count,
-            "errors": self.errors,
-            "error_rate": round(self.error_rate, 6),
-            "p50_ms": _round(self.p50),
-            "p95_ms": _round(self.p95),
-            "p99_ms": _round(self.p99),
-        }
 
 
 @dataclass
@@ -69,23 +82,30 @@ class Series:
     until: datetime
     bucket_seconds: int
     buckets: list[Bucket] = field(default_factory=list)
-    total: Bucket = field(default_factory=lambda: Bucket(start=timezone.now()))
+
+    @property
+    def total(self) -> Bucket:
+        total = Bucket(start=self.since)
+        for b in self.buckets:
+            total.add(b.count, b.errors, b.histogram)
+        return total
 
     def compliance(self) -> dict[str, object]:
-        """SLO figures for the whole window, and the share of hours with traffic that met
-        every SLO (p95, p99 and error rate together)."""
+        """SLO figures for the whole window, and the share of buckets with traffic that
+        met every SLO (p95, p99 and error rate together)."""
         busy = [b for b in self.buckets if b.count]
         good = sum(1 for b in busy if b.within_slo)
         t = self.total
+        p50, p95, p99 = t.p50, t.p95, t.p99
         return {
             "events": t.count,
             "errors": t.errors,
             "error_rate": round(t.error_rate, 6),
-            "p50_ms": _round(t.p50),
-            "p95_ms": _round(t.p95),
-            "p99_ms": _round(t.p99),
-            "p95_met": t.p95 is None or t.p95 <= SLO_P95_MS,
-            "p99_met": t.p99 is None or t.p99 <= SLO_P99_MS,
+            "p50_ms": _round(p50),
+            "p95_ms": _round(p95),
+            "p99_ms": _round(p99),
+            "p95_met": p95 is None or p95 <= SLO_P95_MS,
+            "p99_met": p99 is None or p99 <= SLO_P99_MS,
             "error_rate_met": t.error_rate <= SLO_ERROR_RATE,
             "buckets_with_traffic": len(busy),
             "buckets_within_slo": good,
@@ -97,113 +117,98 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _floor(moment: datetime, seconds: int) -> datetime:
+def percentile(histogram: Histogram, p: float) -> float | None:
+    """The p-th percentile (linear between ranks, as percentile_cont), reading values as
+    spread evenly (in log space) across their bin."""
+    n = sum(histogram.values())
+    if not n:
+        return None
+    rank = p * (n - 1)
+    seen = 0
+    for b in sorted(histogram):
+        count = histogram[b]
+        if seen + count > rank:
+            fraction = (rank - seen + 0.5) / count
+            return BIN_BASE_MS * BIN_RATIO ** (b + fraction)
+        seen += count
+    return None
+
+
+def floor_to(moment: datetime, seconds: int) -> datetime:
     epoch = int(moment.timestamp())
     return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
 def series(window: timedelta, bucket_seconds: int, *, now: datetime | None = None) -> Series:
     """Buckets of `bucket_seconds` covering the last `window`, aligned on the bucket size,
-    oldest first, empty buckets included (a gap in traffic is a fact worth drawing)."""
+    oldest first, empty buckets included (a gap in traffic is a fact worth drawing).
+    Whole-hour buckets read settled hours from the rollup; shorter ones read live."""
+    from timedify_ops import rollup
+
     now = now or timezone.now()
-    since = _floor(now - window, bucket_seconds) + timedelta(seconds=bucket_seconds)
+    since = floor_to(now - window, bucket_seconds) + timedelta(seconds=bucket_seconds)
     result = Series(since=since, until=now, bucket_seconds=bucket_seconds)
-    if connection.vendor == "postgresql":
-        rows, total = _postgres(since, now, bucket_seconds)
-    else:
-        rows, total = _histogram(since, now, bucket_seconds)
+    by_start: dict[int, Bucket] = {}
     start = since
     while start <= now:
-        result.buckets.append(rows.get(int(start.timestamp()), Bucket(start=start)))
+        bucket = Bucket(start=start)
+        result.buckets.append(bucket)
+        by_start[int(start.timestamp())] = bucket
         start += timedelta(seconds=bucket_seconds)
-    result.total = total
-    result.total.start = since
+
+    def bucket_of(epoch: int) -> Bucket | None:
+        return by_start.get(epoch - epoch % bucket_seconds)
+
+    live_from = since
+    if bucket_seconds % HOUR == 0:
+        settled = rollup.fill(now)
+        for hour in rollup.hours(since, settled):
+            target = bucket_of(int(hour.hour.timestamp()))
+            if target is not None:
+                target.add(hour.events, hour.errors, {int(b): n for b, n in hour.latency_histogram.items()})
+        live_from = max(since, settled)
+    for epoch, (count, errors, histogram) in histograms(live_from, now + timedelta(seconds=1), bucket_seconds).items():
+        target = bucket_of(epoch)
+        if target is not None:
+            target.add(count, errors, histogram)
     return result
 
 
-def _table() -> str:
-    return connection.ops.quote_name(WebhookEvent._meta.db_table)
-
-
-def _postgres(since: datetime, until: datetime, size: int) -> tuple[dict[int, Bucket], Bucket]:
-    # The GROUPING SETS row with a NULL bucket is the total of the whole window.
+def histograms(since: datetime, until: datetime, size: int) -> dict[int, tuple[int, int, Histogram]]:
+    """Count, errors and latency histogram per bucket of `size` seconds (keyed by the
+    bucket's start, epoch seconds) for events received in [since, until). One grouped
+    query over the received_at index; the output is bounded by buckets x bins."""
+    if connection.vendor == "postgresql":
+        epoch = "extract(epoch FROM received_at)"
+    else:
+        # Stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]' text (UTC); strftime only runs on rows in range.
+        epoch = "CAST(strftime('%%s', received_at) AS INTEGER)"
+    # LN and FLOOR exist on PostgreSQL and on every SQLite connection Django opens.
+    latency_bin = (
+        "CASE WHEN ack_latency_ms IS NULL THEN NULL "
+        "ELSE CAST(floor(ln((CASE WHEN ack_latency_ms > %s THEN ack_latency_ms ELSE %s END) / %s) / %s) AS INTEGER) END"
+    )
+    table = connection.ops.quote_name(WebhookEvent._meta.db_table)
     sql = f"""
-        SELECT bucket, count(*), count(*) FILTER (WHERE status = ANY(%s)),
-               percentile_cont(ARRAY[%s, %s, %s]) WITHIN GROUP (ORDER BY ack_latency_ms)
-        FROM (
-            SELECT floor(extract(epoch FROM received_at) / %s)::bigint * %s AS bucket, status, ack_latency_ms
-            FROM {_table()}
-            WHERE received_at >= %s AND received_at <= %s AND NOT synthetic
-        ) AS recent
-        GROUP BY GROUPING SETS ((bucket), ())
-    """  # noqa: S608 (the table name comes from the model; values are parameters)
-    params = [list(ERROR_STATUSES), *PERCENTILES, size, size, since, until]
-    rows: dict[int, Bucket] = {}
-    total = Bucket(start=since)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for bucket, count, errors, pcts in cursor.fetchall():
-            p50, p95, p99 = pcts if pcts else (None, None, None)
-            if bucket is None:
-                total = Bucket(start=since, count=count, errors=errors, p50=p50, p95=p95, p99=p99)
-            else:
-                start = datetime.fromtimestamp(int(bucket), UTC)
-                rows[int(bucket)] = Bucket(start=start, count=count, errors=errors, p50=p50, p95=p95, p99=p99)
-    return rows, total
-
-
-def _histogram(since: datetime, until: datetime, size: int) -> tuple[dict[int, Bucket], Bucket]:
-    # received_at is stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]' text; the range predicate
-    # uses the index, strftime only runs on the rows in range.
-    sql = f"""
-        SELECT (CAST(strftime('%%s', received_at) AS INTEGER) / %s) * %s AS bucket,
-               CAST(ack_latency_ms AS INTEGER) AS ms,
-               count(*),
+        SELECT CAST(floor({epoch} / %s) AS BIGINT) AS bucket, {latency_bin} AS bin, count(*),
                sum(CASE WHEN status IN (%s, %s) THEN 1 ELSE 0 END)
-        FROM {_table()}
-        WHERE received_at >= %s AND received_at <= %s AND NOT synthetic
-        GROUP BY bucket, ms
+        FROM {table}
+        WHERE received_at >= %s AND received_at < %s AND NOT synthetic
+        GROUP BY 1, 2
     """  # noqa: S608 (the table name comes from the model; values are parameters)
     ops = connection.ops
-    params = [size, size, *ERROR_STATUSES, ops.adapt_datetimefield_value(since),
-              ops.adapt_datetimefield_value(until)]
-    hist: dict[int, dict[int, int]] = defaultdict(dict)
-    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    params = [
+        size, BIN_BASE_MS, BIN_BASE_MS, BIN_BASE_MS, math.log(BIN_RATIO), *ERROR_STATUSES,
+        ops.adapt_datetimefield_value(since), ops.adapt_datetimefield_value(until),
+    ]
+    out: dict[int, list[object]] = defaultdict(lambda: [0, 0, {}])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for bucket, ms, count, errors in cursor.fetchall():
-            counts[bucket][0] += count
-            counts[bucket][1] += errors
-            if ms is not None:
-                hist[bucket][ms] = hist[bucket].get(ms, 0) + count
-    rows: dict[int, Bucket] = {}
-    overall: dict[int, int] = defaultdict(int)
-    for bucket, (count, errors) in counts.items():
-        p50, p95, p99 = _percentiles(hist[bucket])
-        rows[bucket] = Bucket(datetime.fromtimestamp(bucket, UTC), count, errors, p50, p95, p99)
-        for ms, n in hist[bucket].items():
-            overall[ms] += n
-    total = Bucket(
-        since, sum(c for c, _ in counts.values()), sum(e for _, e in counts.values()), *_percentiles(overall)
-    )
-    return rows, total
+        for bucket, latency_bin, count, errors in cursor.fetchall():
+            row = out[int(bucket) * size]
+            row[0] += count  # type: ignore[operator]
+            row[1] += errors or 0  # type: ignore[operator]
+            if latency_bin is not None:
+                row[2][int(latency_bin)] = count  # type: ignore[index]
+    return {k: (v[0], v[1], v[2]) for k, v in out.items()}  # type: ignore[misc]
 
-
-def _percentiles(hist: dict[int, int]) -> tuple[float | None, float | None, float | None]:
-    """Percentiles of a histogram of whole milliseconds (value ms stands for [ms, ms+1)),
-    by linear interpolation between ranks as percentile_cont does, at 1 ms resolution."""
-    n = sum(hist.values())
-    if not n:
-        return None, None, None
-    values = sorted(hist.items())
-    out: list[float] = []
-    for p in PERCENTILES:
-        rank = p * (n - 1)
-        seen = 0
-        for ms, count in values:
-            if seen + count > rank:
-                # Spread the bucket's values evenly over its millisecond.
-                out.append(ms + (rank - seen + 0.5) / count)
-                break
-            seen += count
-    return out[0], out[1], out[2]
