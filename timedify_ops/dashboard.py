@@ -97,7 +97,7 @@ def toggle_breaker(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if set_paused(destination, paused):
         # One admin log row per change, like an admin action.
         LogEntry.objects.log_actions(
-            user_id=request.user.pk,
+            user_id=int(request.user.pk or 0),
             queryset=[destination],
             action_flag=CHANGE,
             change_message=f"{'Paused' if paused else 'Resumed'} from the ops dashboard.",

@@ -66,7 +66,8 @@ def overall_status(now: datetime | None = None) -> dict[str, Any]:
         status, reasons = "degraded", ["no health check has run yet"]
     else:
         details = health.details or {}
-        health_status = details.get("status") if details.get("status") in rank else "down"
+        reported = details.get("status")
+        health_status: str = reported if isinstance(reported, str) and reported in rank else "down"
         if health.status == "failed":
             health_status = "down"
             reasons.append(f"health check failed: {health.summary}")
@@ -159,7 +160,7 @@ def clusters() -> list[dict[str, Any]]:
     from django_q.status import Stat
 
     # A cache that cannot be read means we cannot see any cluster.
-    stats = _safely(Stat.get_all, [])
+    stats: list[Stat] = _safely(Stat.get_all, [])
     return [
         {
             "cluster_id": str(s.cluster_id),
