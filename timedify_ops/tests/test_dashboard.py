@@ -144,3 +144,19 @@ def test_it_shows_the_status_strip_on_the_admin_index(admin_client, seeded):
     assert "Error rate (1 h): <strong>5.00 %</strong> of 20 events" in html
     assert 'href="/admin/ops/dashboard/"' in html
     assert html.index("ops-status-strip") < html.index("id=\"content-main\"")
+
+
+@pytest.mark.django_db
+def test_it_shows_every_schedule_with_its_last_and_next_run(admin_client):
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.create(name="health check", func="timedify_ops.jobs.health_check",
+                                       next_run=timezone.now())
+    JobRun.objects.create(task="health_check", schedule=schedule, status="failed", summary="database unreachable")
+
+    html = admin_client.get(URL).content.decode()
+
+    section = html[html.index('id="schedules"'):]
+    assert "health check" in section
+    assert '<td class="missed">failed</td>' in section
+    assert "database unreachable" in section
