@@ -232,3 +232,16 @@ DEADLETTER_INLINE_REPLAY_LIMIT = envint("DEADLETTER_INLINE_REPLAY_LIMIT", 50, mi
 # One run of a replay batch task works this long, then hands the rest to a fresh task:
 # it must stay below Q_CLUSTER["timeout"] or the cluster kills the task half-way.
 DEADLETTER_BATCH_TASK_SECONDS = envfloat("DEADLETTER_BATCH_TASK_SECONDS", 30.0)
+
+# --- Dashboard and metrics ---------------------------------------------------------------
+# Shared key for /metrics and /api/metrics scrapers (header X-Metrics-Key). Empty: staff
+# sessions only.
+METRICS_KEY = envsecret("METRICS_KEY")
+# How often the dashboard page reloads itself, in seconds.
+OPS_DASHBOARD_REFRESH_SECONDS = envint("OPS_DASHBOARD_REFRESH_SECONDS", 30, minimum=5)
+# SLO figures over 7 and 30 days are the heaviest queries: keep them this long (0: never).
+OPS_SLO_CACHE_SECONDS = envint("OPS_SLO_CACHE_SECONDS", 60, minimum=0)
+# An hour's traffic is rolled up (TrafficHour) this long after it ends.
+OPS_ROLLUP_SETTLE_MINUTES = envint("OPS_ROLLUP_SETTLE_MINUTES", 15, minimum=0)
+# How far back the rollup reaches (the dashboard's longest window is 30 days).
+OPS_ROLLUP_DAYS = envint("OPS_ROLLUP_DAYS", 31, minimum=1)

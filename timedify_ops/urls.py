@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from timedify_ops import views
+from timedify_ops import dashboard, metrics, views
 
 admin.site.site_header = "Timedify Ops Console"
 admin.site.site_title = "Timedify Ops"
@@ -12,6 +12,14 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("health", views.health, name="health"),
     path("health/", views.health),
+    path("metrics", metrics.prometheus_metrics, name="metrics"),
+    path("api/metrics", metrics.api_metrics, name="api-metrics"),
     path("webhooks/", include("webhooks.urls")),
+    # Before admin.site.urls: the dashboard lives under /admin/ but is not a model page.
+    path("admin/ops/dashboard/", dashboard.dashboard, name="ops-dashboard"),
+    path("admin/ops/breakers/<int:pk>/pause/", dashboard.toggle_breaker, {"action": "pause"}, name="ops-breaker-pause"),
+    path(
+        "admin/ops/breakers/<int:pk>/resume/", dashboard.toggle_breaker, {"action": "resume"}, name="ops-breaker-resume"
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,159 @@
+"""Small server-rendered SVG charts for the dashboard: no JavaScript, no CDN.
+
+Every number is formatted by us and every label goes through format_html, so the markup
+is safe whatever a topic or name contains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from timedify_ops.series import Series
+
+WIDTH, HEIGHT = 560, 180
+LEFT, RIGHT, TOP, BOTTOM = 48, 10, 12, 24
+COLOURS = {"p50": "#4f8fd6", "p95": "#d68f2f", "p99": "#b8413a", "errors": "#b8413a", "volume": "#417690"}
+
+
+@dataclass
+class Line:
+    label: str
+    values: Sequence[float | None]
+    colour: str
+
+
+@dataclass
+class Threshold:
+    label: str
+    value: float
+
+
+def _x(i: int, n: int) -> float:
+    span = WIDTH - LEFT - RIGHT
+    return LEFT + (span * (i + 0.5) / n if n else 0)
+
+
+def _y(v: float, top: float) -> float:
+    span = HEIGHT - TOP - BOTTOM
+    return HEIGHT - BOTTOM - span * min(v, top) / top if top else HEIGHT - BOTTOM
+
+
+def _frame(title: str, top: float, unit: str, labels: Sequence[str], body: SafeString) -> SafeString:
+    n = len(labels)
+    step = max(1, n // 6)
+    ticks = format_html_join(
+        "", '<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>',
+        ((f"{_x(i, n):.1f}", HEIGHT - 6, labels[i]) for i in range(0, n, step)),
+    )
+    grid = format_html_join(
+        "", '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/><text x="{}" y="{}" class="tick" '
+        'text-anchor="end">{}</text>',
+        (
+            (LEFT, WIDTH - RIGHT, f"{_y(top * f, top):.1f}", f"{_y(top * f, top):.1f}", LEFT - 4,
+             f"{_y(top * f, top) + 4:.1f}", _fmt(top * f, unit))
+            for f in (0, 0.5, 1)
+        ),
+    )
+    return format_html(
+        '<svg class="ops-chart" role="img" aria-label="{}" viewBox="0 0 {} {}" width="100%" '
+        'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg"><title>{}</title>{}{}{}</svg>',
+        title, WIDTH, HEIGHT, title, grid, ticks, body,
+    )
+
+
+def _fmt(v: float, unit: str) -> str:
+    if unit == "%":
+        return f"{v * 100:.2g} %"
+    if unit == "ms":
+        return f"{v:.0f} ms"
+    return f"{v:.0f}"
+
+
+def _thresholds(items: Sequence[Threshold], top: float, unit: str) -> SafeString:
+    return format_html_join(
+        "",
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" class="slo" stroke-dasharray="6 4" data-slo="{}"/>'
+        '<text x="{}" y="{}" class="slo-label" text-anchor="end">{}</text>',
+        (
+            (LEFT, WIDTH - RIGHT, f"{_y(t.value, top):.1f}", f"{_y(t.value, top):.1f}", t.label,
+             WIDTH - RIGHT - 2, f"{_y(t.value, top) - 3:.1f}", f"SLO {t.label} {_fmt(t.value, unit)}")
+            for t in items
+        ),
+    )
+
+
+def line_chart(
+    title: str, labels: Sequence[str], lines: Sequence[Line], thresholds: Sequence[Threshold], unit: str
+) -> SafeString:
+    peak = max([v for line in lines for v in line.values if v is not None] + [t.value * 1.25 for t in thresholds])
+    top = peak * 1.1 if peak > 0 else 1.0
+    n = len(labels)
+    paths = []
+    for line in lines:
+        # Break the line where a bucket had no traffic instead of drawing it at zero.
+        segments: list[list[str]] = [[]]
+        for i, v in enumerate(line.values):
+            if v is None:
+                segments.append([])
+            else:
+                segments[-1].append(f"{_x(i, n):.1f},{_y(v, top):.1f}")
+        for seg in segments:
+            if len(seg) == 1:
+                x, y = seg[0].split(",")
+                paths.append(format_html('<circle cx="{}" cy="{}" r="2" fill="{}"/>', x, y, line.colour))
+            elif seg:
+                paths.append(
+                    format_html(
+                        '<polyline points="{}" fill="none" stroke="{}" stroke-width="1.6" data-series="{}"/>',
+                        " ".join(seg), line.colour, line.label,
+                    )
+                )
+    legend = format_html_join(
+        "", '<text x="{}" y="{}" class="legend" fill="{}">{}</text>',
+        ((LEFT + 8 + 60 * i, TOP + 8, line.colour, line.label) for i, line in enumerate(lines)),
+    )
+    body = mark_safe("".join(paths)) + _thresholds(thresholds, top, unit) + legend  # noqa: S308 (format_html parts)
+    return _frame(title, top, unit, labels, body)
+
+
+def bar_chart(title: str, labels: Sequence[str], values: Sequence[int], colour: str) -> SafeString:
+    top = max(list(values) + [1]) * 1.1
+    n = len(values)
+    width = max(1.0, (WIDTH - LEFT - RIGHT) / max(n, 1) - 1)
+    bars = format_html_join(
+        "", '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>',
+        (
+            (f"{_x(i, n) - width / 2:.1f}", f"{_y(v, top):.1f}", f"{width:.1f}",
+             f"{HEIGHT - BOTTOM - _y(v, top):.1f}", colour, labels[i], v)
+            for i, v in enumerate(values)
+        ),
+    )
+    return _frame(title, top, "", labels, bars)
+
+
+def traffic_charts(s: Series, label_format: str) -> dict[str, SafeString]:
+    """Volume, error rate and latency charts for one window, SLO lines drawn."""
+    from timedify_ops.series import SLO_ERROR_RATE, SLO_P95_MS, SLO_P99_MS
+
+    labels = [b.start.strftime(label_format) for b in s.buckets]
+    return {
+        "volume": bar_chart("Webhook volume", labels, [b.count for b in s.buckets], COLOURS["volume"]),
+        "errors": line_chart(
+            "Error rate", labels,
+            [Line("error rate", [b.error_rate if b.count else None for b in s.buckets], COLOURS["errors"])],
+            [Threshold("error rate", SLO_ERROR_RATE)], "%",
+        ),
+        "latency": line_chart(
+            "Ingest latency", labels,
+            [
+                Line("p50", [b.p50 for b in s.buckets], COLOURS["p50"]),
+                Line("p95", [b.p95 for b in s.buckets], COLOURS["p95"]),
+                Line("p99", [b.p99 for b in s.buckets], COLOURS["p99"]),
+            ],
+            [Threshold("p95", SLO_P95_MS), Threshold("p99", SLO_P99_MS)], "ms",
+        ),
+    }

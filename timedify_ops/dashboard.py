@@ -1,0 +1,105 @@
+"""The ops dashboard inside the admin (/admin/ops/dashboard/) and its pause/resume buttons.
+
+One page, staff only, server-rendered (charts are inline SVG), reloading itself. Every
+figure comes from `stats` and `series`; this module only arranges them.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from timedify_ops import charts, series, stats
+from webhooks.models import ForwardDestination
+
+DEADLETTER_LIST = "/admin/deadletters/deadletter/"
+
+
+def _deadletter_link(**filters: str) -> str:
+    return f"{DEADLETTER_LIST}?{urlencode({'status__exact': 'open', **filters})}"
+
+
+def dashboard_context() -> dict[str, Any]:
+    day = series.series(timedelta(hours=24), 3600)
+    week = series.series(timedelta(days=7), 3600 * 6)
+    dead = stats.dead_letters()
+    for row in dead["by_topic"]:
+        row["link"] = _deadletter_link(topic=row["topic"])
+    for group in dead["groups"]:
+        group["link"] = _deadletter_link(fingerprint=group["fingerprint"])
+    return {
+        "status": stats.overall_status(),
+        "charts_24h": charts.traffic_charts(day, "%H:%M"),
+        "charts_7d": charts.traffic_charts(week, "%a %Hh"),
+        "totals_24h": day.compliance(),
+        "totals_7d": week.compliance(),
+        "slo_7d": stats.slo(7),
+        "slo_30d": stats.slo(30),
+        "targets": {"p95": series.SLO_P95_MS, "p99": series.SLO_P99_MS, "error_pct": series.SLO_ERROR_RATE * 100},
+        "dead": dead,
+        "queue": stats.queue(),
+        "clusters": stats.clusters(),
+        "breakers": stats.breakers(),
+        "schedules": stats.schedules(),
+        "db": stats.database(),
+        "refresh_seconds": settings.OPS_DASHBOARD_REFRESH_SECONDS,
+    }
+
+
+@staff_member_required
+@never_cache
+def dashboard(request: HttpRequest) -> HttpResponse:
+    started = time.perf_counter()
+    context = {
+        **admin.site.each_context(request),
+        "title": "Ops dashboard",
+        "can_pause": request.user.has_perm("webhooks.change_forwarddestination"),
+        **dashboard_context(),
+    }
+    context["query_ms"] = round((time.perf_counter() - started) * 1000)
+    return render(request, "admin/ops_dashboard.html", context)
+
+
+def set_paused(destination: ForwardDestination, paused: bool) -> bool:
+    """Pause or resume a destination; False when it already was (two clicks, one change).
+
+    A conditional UPDATE on `paused`, so the admin log gets one row per real change.
+    When ForwardDestination gains pause()/resume() (the breaker's owner), call those."""
+    changed = ForwardDestination.objects.filter(pk=destination.pk, paused=not paused).update(paused=paused)
+    destination.refresh_from_db()
+    return changed == 1
+
+
+@staff_member_required
+@require_POST
+def toggle_breaker(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if not request.user.has_perm("webhooks.change_forwarddestination"):
+        raise PermissionDenied
+    destination = get_object_or_404(ForwardDestination, pk=pk)
+    paused = action == "pause"
+    if set_paused(destination, paused):
+        # One admin log row per change, like an admin action.
+        LogEntry.objects.log_actions(
+            user_id=int(request.user.pk or 0),
+            queryset=[destination],
+            action_flag=CHANGE,
+            change_message=f"{'Paused' if paused else 'Resumed'} from the ops dashboard.",
+            single_object=True,
+        )
+        messages.success(request, f"{destination.name} {'paused' if paused else 'resumed'}.")
+    else:
+        messages.info(request, f"{destination.name} was already {'paused' if paused else 'running'}.")
+    return HttpResponseRedirect(reverse("ops-dashboard") + "#breakers")

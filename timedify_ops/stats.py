@@ -1,0 +1,335 @@
+"""Every figure the dashboard, the metrics endpoints and ops_dashboard show, in one place.
+
+Each function runs a small number of indexed queries and returns plain data (dicts, lists,
+numbers), so the HTML page, the JSON, the Prometheus text and the terminal all read the
+same figures. Traffic over time lives in `series`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+from django_q.models import OrmQ, Schedule, Task
+from redis.exceptions import RedisError
+
+from deadletters.models import DeadLetter, DeadLetterStatus
+from timedify_ops import series
+from timedify_ops.models import JobRun
+from webhooks.models import EventStatus, ForwardDestination, WebhookEvent
+
+STARTED_AT = time.time()
+# A health run older than this no longer tells us how things are now.
+HEALTH_STALE_AFTER = timedelta(minutes=15)
+
+
+T = TypeVar("T")
+
+
+def _safely(func: Callable[[], T], default: T) -> T:
+    """Run a read that may hit a missing table (the database cache before
+    `createcachetable`) or an unreachable Redis, inside a savepoint so a failure does not
+    poison the surrounding transaction on PostgreSQL."""
+    try:
+        with transaction.atomic():
+            return func()
+    except (DatabaseError, OSError, RedisError):
+        return default
+
+
+def uptime_seconds() -> float:
+    return round(time.time() - STARTED_AT, 1)
+
+
+def _latest(task: str) -> JobRun | None:
+    # Index ops_jobrun_task_started.
+    return JobRun.objects.filter(task=task).exclude(status="running").order_by("-started_at").first()
+
+
+def overall_status(now: datetime | None = None) -> dict[str, Any]:
+    """ok / degraded / down with reasons, from the latest health and alerting runs.
+
+    No health run yet, or a stale one, is "degraded": we cannot vouch for the system.
+    Alert level 3 is "down", level 2 "degraded"."""
+    now = now or timezone.now()
+    rank = {"ok": 0, "degraded": 1, "down": 2}
+    status, reasons = "ok", []
+    health = _latest("health_check")
+    if health is None:
+        status, reasons = "degraded", ["no health check has run yet"]
+    else:
+        details = health.details or {}
+        reported = details.get("status")
+        health_status: str = reported if isinstance(reported, str) and reported in rank else "down"
+        if health.status == "failed":
+            health_status = "down"
+            reasons.append(f"health check failed: {health.summary}")
+        status = health_status
+        reasons.extend(str(r) for r in details.get("reasons") or [])
+        if now - health.started_at > HEALTH_STALE_AFTER:
+            minutes = int((now - health.started_at).total_seconds() // 60)
+            reasons.append(f"last health check is {minutes} min old")
+            status = max(status, "degraded", key=rank.__getitem__)
+    alerting = _latest("alerting_check")
+    level = 1
+    if alerting is not None:
+        details = alerting.details or {}
+        level = int(details.get("level") or 1)
+        alert_status = {3: "down", 2: "degraded"}.get(level, "ok")
+        status = max(status, alert_status, key=rank.__getitem__)
+        if level > 1:
+            reasons.extend(f"alert level {level}: {r}" for r in details.get("reasons") or [])
+    return {
+        "status": status,
+        "reasons": reasons,
+        "alert_level": level,
+        "health_checked_at": health.started_at.isoformat() if health else None,
+        "alerting_checked_at": alerting.started_at.isoformat() if alerting else None,
+    }
+
+
+def events_by_status(window: timedelta) -> dict[str, int]:
+    since = timezone.now() - window
+    # Index webhooks_event_received (range), grouped in the database.
+    rows = WebhookEvent.objects.filter(received_at__gte=since).values("status").annotate(n=Count("id"))
+    counts = {s: 0 for s in EventStatus.values}
+    counts.update({r["status"]: r["n"] for r in rows})
+    return counts
+
+
+def error_rate(window: timedelta) -> dict[str, Any]:
+    since = timezone.now() - window
+    real = WebhookEvent.objects.filter(received_at__gte=since, synthetic=False)
+    agg = real.aggregate(total=Count("id"), errors=Count("id", filter=Q(status__in=series.ERROR_STATUSES)))
+    total, errors = agg["total"], agg["errors"]
+    return {"events": total, "errors": errors, "error_rate": round(errors / total, 6) if total else 0.0}
+
+
+def activity_by_topic(window: timedelta) -> list[dict[str, Any]]:
+    since = timezone.now() - window
+    rows = (
+        WebhookEvent.objects.filter(received_at__gte=since)
+        .values("topic")
+        .annotate(
+            events=Count("id"),
+            errors=Count("id", filter=Q(status__in=series.ERROR_STATUSES)),
+            pending=Count("id", filter=Q(status__in=[EventStatus.RECEIVED, EventStatus.PROCESSING])),
+        )
+        .order_by("-events", "topic")
+    )
+    return list(rows)
+
+
+def queue() -> dict[str, Any]:
+    """The broker's queue and our own backlog: events stored but not finished, the oldest
+    one waiting, and events stuck in processing past their lease (a worker died)."""
+    now = timezone.now()
+    broker: dict[str, Any] = {"kind": "redis" if getattr(settings, "REDIS_URL", "") else "orm"}
+    if broker["kind"] == "orm":
+        waiting = OrmQ.objects.filter(lock__lte=now)
+        agg = waiting.aggregate(depth=Count("id"), oldest=Min("lock"))
+        broker["depth"] = agg["depth"]
+        broker["oldest_age_s"] = round((now - agg["oldest"]).total_seconds(), 1) if agg["oldest"] else None
+    else:
+        from django_q.brokers import get_broker
+
+        # Redis down: say "unknown" rather than fail the page.
+        broker["depth"] = _safely(lambda: get_broker().queue_size(), None)
+        broker["oldest_age_s"] = None
+    # Partial index webhooks_event_unfinished covers both figures below.
+    pending = WebhookEvent.objects.pending()
+    oldest = pending.filter(status=EventStatus.RECEIVED).aggregate(oldest=Min("received_at"))["oldest"]
+    stuck = pending.filter(status=EventStatus.PROCESSING, lease_expires_at__lt=now).count()
+    return {
+        "broker": broker,
+        "pending_events": pending.count(),
+        "oldest_pending_age_s": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "stuck_events": stuck,
+    }
+
+
+def clusters() -> list[dict[str, Any]]:
+    """django-q2's cluster heartbeats (kept in the shared cache by each running cluster)."""
+    from django_q.status import Stat
+
+    # A cache that cannot be read means we cannot see any cluster.
+    stats: list[Stat] = _safely(Stat.get_all, [])
+    return [
+        {
+            "cluster_id": str(s.cluster_id),
+            "host": s.host,
+            "status": str(s.status),
+            "workers": len(s.workers),
+            "task_queue": s.task_q_size,
+            "uptime_s": round(s.uptime(), 1) if hasattr(s, "uptime") else None,
+            "seen_at": s.timestamp.isoformat() if s.timestamp else None,
+        }
+        for s in stats
+    ]
+
+
+def dead_letters() -> dict[str, Any]:
+    open_ = DeadLetter.objects.filter(status=DeadLetterStatus.OPEN)
+    by_topic = list(open_.values("topic").annotate(n=Count("id")).order_by("-n", "topic"))
+    groups = list(
+        open_.values("fingerprint", "error_class", "topic")
+        .annotate(n=Count("id"), first=Min("created_at"))
+        .order_by("-n", "topic")[:20]
+    )
+    for group in groups:
+        sample = open_.filter(fingerprint=group["fingerprint"]).values_list("error_message", flat=True).first()
+        group["message"] = (sample or "")[:200]
+    return {"open": sum(r["n"] for r in by_topic), "by_topic": by_topic, "groups": groups}
+
+
+def breakers() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": d.pk,
+            "name": d.name,
+            "url": d.url,
+            "state": d.state,
+            "paused": d.paused,
+            "consecutive_failures": d.consecutive_failures,
+            "opened_at": d.opened_at.isoformat() if d.opened_at else None,
+            "last_error": d.last_error,
+        }
+        for d in ForwardDestination.objects.order_by("name")
+    ]
+
+
+def schedules() -> list[dict[str, Any]]:
+    """Every django-q2 schedule with its next run and its last run: our JobRun when the job
+    records one, else django-q2's own task result."""
+    rows = []
+    for s in Schedule.objects.order_by("next_run", "name"):
+        last = s.job_runs.exclude(status="running").order_by("-started_at").first()
+        row: dict[str, Any] = {
+            "id": s.pk,
+            "name": s.name or s.func,
+            "func": s.func,
+            "next_run": s.next_run.isoformat() if s.next_run else None,
+            "last_run": None,
+            "last_status": None,
+            "last_summary": "",
+        }
+        if last is not None:
+            row.update(last_run=last.started_at.isoformat(), last_status=last.status, last_summary=last.summary)
+        elif s.task:
+            task = Task.objects.filter(id=s.task).values("started", "success", "result").first()
+            if task:
+                row.update(
+                    last_run=task["started"].isoformat(),
+                    last_status="ok" if task["success"] else "failed",
+                    last_summary=str(task["result"] or "")[:200],
+                )
+        rows.append(row)
+    return rows
+
+
+def last_runs() -> list[dict[str, Any]]:
+    """The latest run of every job we have a record of, newest first."""
+    tasks = JobRun.objects.values_list("task", flat=True).distinct()
+    runs = [r for r in (JobRun.objects.filter(task=t).order_by("-started_at").first() for t in tasks) if r]
+    runs.sort(key=lambda r: r.started_at, reverse=True)
+    return [
+        {
+            "task": r.task,
+            "started_at": r.started_at.isoformat(),
+            "status": r.status,
+            "duration_ms": r.duration_ms,
+            "summary": r.summary,
+        }
+        for r in runs
+    ]
+
+
+def slo(days: int) -> dict[str, Any]:
+    """SLO compliance over the last `days`, hourly buckets. Cached for a minute: over 30
+    days this is the page's heaviest query and it changes slowly."""
+    key = f"timedify:slo:{days}:{connection.vendor}"
+    cached = _safely(lambda: cache.get(key), None)
+    if cached is not None:
+        return dict(cached)
+    figures = series.series(timedelta(days=days), 3600).compliance()
+    figures["days"] = days
+    if settings.OPS_SLO_CACHE_SECONDS:
+        _safely(lambda: cache.set(key, figures, settings.OPS_SLO_CACHE_SECONDS), None)
+    return figures
+
+
+def database() -> dict[str, Any]:
+    """Connections, waiting locks and the slowest statements, on PostgreSQL only."""
+    if connection.vendor != "postgresql":
+        return {"available": False, "vendor": connection.vendor}
+    out: dict[str, Any] = {"available": True, "vendor": "postgresql"}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() GROUP BY 1 ORDER BY 2 DESC"
+        )
+        out["connections"] = {state: n for state, n in cursor.fetchall()}
+        cursor.execute(
+            "SELECT l.locktype, l.mode, l.pid, coalesce(a.query, ''), "
+            "extract(epoch FROM now() - a.query_start) FROM pg_locks l "
+            "LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted ORDER BY 5 DESC NULLS LAST LIMIT 20"
+        )
+        out["waiting_locks"] = [
+            {"locktype": t, "mode": m, "pid": pid, "query": q[:200], "waiting_s": round(float(w or 0), 1)}
+            for t, m, pid, q, w in cursor.fetchall()
+        ]
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        out["pg_stat_statements"] = cursor.fetchone() is not None
+        out["slow_queries"] = []
+    if out["pg_stat_statements"]:
+        # Installed but not in shared_preload_libraries: reading the view raises.
+        slow = _safely(_slow_queries, None)
+        out["pg_stat_statements"] = slow is not None
+        out["slow_queries"] = slow or []
+    return out
+
+
+def _slow_queries() -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query, calls, mean_exec_time, total_exec_time FROM pg_stat_statements "
+            "ORDER BY mean_exec_time DESC LIMIT 10"
+        )
+        return [
+            {"query": q[:300], "calls": c, "mean_ms": round(m, 2), "total_ms": round(t, 1)}
+            for q, c, m, t in cursor.fetchall()
+        ]
+
+
+def snapshot() -> dict[str, Any]:
+    """What /api/metrics returns: the cheap figures and the cached SLO ones."""
+    return {
+        "uptime_s": uptime_seconds(),
+        "status": overall_status(),
+        "events": {
+            "last_5m": events_by_status(timedelta(minutes=5)),
+            "last_24h": events_by_status(timedelta(hours=24)),
+        },
+        "errors": {"last_5m": error_rate(timedelta(minutes=5)), "last_24h": error_rate(timedelta(hours=24))},
+        "dead_letters": dead_letters(),
+        "queue": queue(),
+        "clusters": clusters(),
+        "slo": {
+            "targets": {
+                "p95_ms": series.SLO_P95_MS,
+                "p99_ms": series.SLO_P99_MS,
+                "error_rate": series.SLO_ERROR_RATE,
+            },
+            "last_7d": slo(7),
+            "last_30d": slo(30),
+        },
+        "breakers": breakers(),
+        "schedules": schedules(),
+    }

@@ -1,0 +1,162 @@
+"""The ops dashboard in the admin, its pause/resume buttons and the admin index strip."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from deadletters.models import DeadLetter
+from timedify_ops.models import JobRun
+from webhooks.models import ForwardDestination, WebhookEvent
+
+URL = "/admin/ops/dashboard/"
+
+
+@pytest.fixture(autouse=True)
+def _no_cache(settings):
+    settings.OPS_SLO_CACHE_SECONDS = 0
+
+
+@pytest.fixture
+def seeded(db):
+    now = timezone.now()
+    for i in range(20):
+        WebhookEvent.objects.create(topic="orders/create", webhook_id=f"d-{i}", received_at=now,
+                                    status="dead" if i == 0 else "processed", ack_latency_ms=5.0 + i)
+    event = WebhookEvent.objects.get(webhook_id="d-0")
+    DeadLetter.objects.create(event=event, topic="orders/create", error_class="KeyError",
+                              error_message="'sku'", fingerprint="abc123")
+    JobRun.objects.create(
+        task="health_check", status="warning",
+        details={"status": "degraded", "reasons": ["queue is 900 s behind"], "checks": {}},
+    )
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_user("support", password="pw-123456", is_staff=True)
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_it_shows_status_charts_with_slo_lines_and_dead_letter_links(admin_client, seeded):
+    response = admin_client.get(URL)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Overall status: <strong>DEGRADED</strong>" in html
+    assert "queue is 900 s behind" in html
+    assert html.count("<svg class=\"ops-chart\"") == 6
+    assert 'data-slo="p95"' in html and 'data-slo="p99"' in html and 'data-slo="error rate"' in html
+    assert 'http-equiv="refresh" content="30"' in html
+    assert "/admin/deadletters/deadletter/?status__exact=open&amp;topic=orders%2Fcreate" in html
+    assert "/admin/deadletters/deadletter/?status__exact=open&amp;fingerprint=abc123" in html
+    assert "20 events, 1 errors" in html
+
+
+def test_it_says_the_database_section_is_postgresql_only_on_sqlite(admin_client, seeded, on_postgres):
+    html = admin_client.get(URL).content.decode()
+    if on_postgres:
+        assert "Waiting locks:" in html
+    else:
+        assert "Not available on sqlite" in html
+
+
+@pytest.mark.django_db
+def test_it_sends_anonymous_visitors_to_the_login_page(client):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.django_db
+def test_it_pauses_and_resumes_a_destination_and_logs_it(admin_client, django_user_model):
+    destination = ForwardDestination.objects.create(name="app-orders", url="http://127.0.0.1:9/", state="open")
+
+    html = admin_client.get(URL).content.decode()
+    assert f'action="/admin/ops/breakers/{destination.pk}/pause/"' in html
+    response = admin_client.post(f"/admin/ops/breakers/{destination.pk}/pause/")
+
+    assert response.status_code == 302
+    destination.refresh_from_db()
+    assert destination.paused is True
+    entry = LogEntry.objects.get(object_id=str(destination.pk))
+    assert entry.change_message == "Paused from the ops dashboard."
+
+    admin_client.post(f"/admin/ops/breakers/{destination.pk}/resume/")
+    destination.refresh_from_db()
+    assert destination.paused is False
+    assert LogEntry.objects.filter(object_id=str(destination.pk)).count() == 2
+
+
+@pytest.mark.django_db
+def test_it_logs_nothing_when_the_destination_already_was_paused(admin_client):
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/", paused=True)
+    admin_client.post(f"/admin/ops/breakers/{destination.pk}/pause/")
+    assert LogEntry.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_it_refuses_pause_without_the_change_permission(staff_client):
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/")
+
+    assert "Pause" not in staff_client.get(URL).content.decode()
+    response = staff_client.post(f"/admin/ops/breakers/{destination.pk}/pause/")
+
+    assert response.status_code == 403
+    destination.refresh_from_db()
+    assert destination.paused is False
+
+    staff_client.user.user_permissions.add(Permission.objects.get(codename="change_forwarddestination"))
+    staff_client.post(f"/admin/ops/breakers/{destination.pk}/pause/")
+    destination.refresh_from_db()
+    assert destination.paused is True
+
+
+@pytest.mark.django_db
+def test_it_refuses_pause_by_get(admin_client):
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/")
+    assert admin_client.get(f"/admin/ops/breakers/{destination.pk}/pause/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_post_without_csrf_token(django_user_model):
+    from django.test import Client
+
+    user = django_user_model.objects.create_superuser("boss", password="pw-123456")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/")
+    assert client.post(f"/admin/ops/breakers/{destination.pk}/pause/").status_code == 403
+    destination.refresh_from_db()
+    assert destination.paused is False
+
+
+def test_it_shows_the_status_strip_on_the_admin_index(admin_client, seeded):
+    html = admin_client.get("/admin/").content.decode()
+
+    assert 'id="ops-status-strip"' in html
+    assert "Status: DEGRADED" in html
+    assert "Open dead letters: <strong>1</strong>" in html
+    assert "Error rate (1 h): <strong>5.00 %</strong> of 20 events" in html
+    assert 'href="/admin/ops/dashboard/"' in html
+    assert html.index("ops-status-strip") < html.index("id=\"content-main\"")
+
+
+@pytest.mark.django_db
+def test_it_shows_every_schedule_with_its_last_and_next_run(admin_client):
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.create(name="health check", func="timedify_ops.jobs.health_check",
+                                       next_run=timezone.now())
+    JobRun.objects.create(task="health_check", schedule=schedule, status="failed", summary="database unreachable")
+
+    html = admin_client.get(URL).content.decode()
+
+    section = html[html.index('id="schedules"'):]
+    assert "health check" in section
+    assert '<td class="missed">failed</td>' in section
+    assert "database unreachable" in section

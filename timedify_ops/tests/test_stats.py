@@ -1,0 +1,211 @@
+"""The dashboard's figures on seeded data, with exact expected values."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_q.models import Schedule
+
+from deadletters.models import DeadLetter
+from timedify_ops import rollup, series, stats
+from timedify_ops.models import JobRun
+from webhooks.models import ForwardDestination, WebhookEvent
+
+
+def seed(count: int, *, minutes_ago: float, status: str = "processed", latency: float = 10.0,
+         synthetic: bool = False, topic: str = "orders/create", prefix: str = "e") -> list[WebhookEvent]:
+    now = timezone.now()
+    events = [
+        WebhookEvent(
+            topic=topic, shop_domain="a.myshopify.com", webhook_id=f"{prefix}-{uuid.uuid4()}",
+            received_at=now - timedelta(minutes=minutes_ago), status=status, ack_latency_ms=latency,
+            synthetic=synthetic,
+        )
+        for i in range(count)
+    ]
+    return WebhookEvent.objects.bulk_create(events)
+
+
+@pytest.fixture(autouse=True)
+def _no_slo_cache(settings):
+    settings.OPS_SLO_CACHE_SECONDS = 0
+
+
+@pytest.mark.django_db
+def test_it_counts_volume_and_errors_and_leaves_synthetic_events_out():
+    seed(196, minutes_ago=30, latency=5)
+    seed(3, minutes_ago=30, status="dead", latency=5)
+    seed(1, minutes_ago=30, status="failed", latency=5)
+    seed(50, minutes_ago=30, status="dead", synthetic=True, latency=900)
+    seed(7, minutes_ago=60 * 30, latency=5)  # older than 24 h
+
+    figures = series.series(timedelta(hours=24), 3600).compliance()
+
+    assert figures["events"] == 200
+    assert figures["errors"] == 4
+    assert figures["error_rate"] == pytest.approx(0.02)
+    assert figures["error_rate_met"] is False
+    assert stats.error_rate(timedelta(hours=1)) == {"events": 200, "errors": 4, "error_rate": 0.02}
+
+
+@pytest.mark.django_db
+def test_it_computes_latency_percentiles():
+    # Latencies 1..100 ms, one event each: p50 50.5, p95 95.05, p99 99.01 (percentile_cont).
+    now = timezone.now()
+    WebhookEvent.objects.bulk_create(
+        WebhookEvent(topic="orders/create", webhook_id=f"lat-{ms}", received_at=now - timedelta(minutes=5),
+                     status="processed", ack_latency_ms=float(ms))
+        for ms in range(1, 101)
+    )
+    total = series.series(timedelta(hours=24), 3600).total
+
+    assert total.count == 100
+    assert total.p50 == pytest.approx(50.5, abs=1.0)
+    assert total.p95 == pytest.approx(95.05, abs=1.0)
+    assert total.p99 == pytest.approx(99.01, abs=1.0)
+
+
+@pytest.mark.django_db
+def test_it_puts_events_in_their_hourly_bucket_and_keeps_empty_hours():
+    seed(5, minutes_ago=5, latency=20)
+    seed(2, minutes_ago=60 * 5 + 5, latency=400, status="dead")
+
+    s = series.series(timedelta(hours=24), 3600)
+
+    assert len(s.buckets) in (24, 25)
+    busy = [b for b in s.buckets if b.count]
+    assert [(b.count, b.errors) for b in busy] == [(2, 2), (5, 0)]
+    assert busy[0].p95 == pytest.approx(400, rel=0.02)  # latency bins are 2 % wide
+    assert sum(1 for b in s.buckets if not b.count) == len(s.buckets) - 2
+
+
+@pytest.mark.django_db
+def test_it_reports_slo_compliance_over_7_and_30_days():
+    seed(100, minutes_ago=60 * 24 * 2, latency=20)  # 2 days ago, within SLO
+    seed(100, minutes_ago=60 * 24 * 10, latency=800)  # 10 days ago: p95 and p99 missed
+    seed(100, minutes_ago=60 * 24 * 10 - 120, latency=800, synthetic=True)
+
+    week, month = stats.slo(7), stats.slo(30)
+
+    assert (week["events"], week["p95_met"], week["compliance_pct"]) == (100, True, 100.0)
+    assert (month["events"], month["p95_met"], month["p99_met"]) == (200, False, False)
+    assert (month["buckets_with_traffic"], month["buckets_within_slo"], month["compliance_pct"]) == (2, 1, 50.0)
+
+
+@pytest.mark.django_db
+def test_it_reports_the_queue_backlog_and_stuck_events():
+    now = timezone.now()
+    seed(3, minutes_ago=10, status="received")
+    stuck = seed(2, minutes_ago=20, status="processing", prefix="stuck")
+    WebhookEvent.objects.filter(pk__in=[e.pk for e in stuck]).update(lease_expires_at=now - timedelta(minutes=1))
+    seed(1, minutes_ago=1, status="processing", prefix="live")
+    WebhookEvent.objects.filter(webhook_id__startswith="live").update(lease_expires_at=now + timedelta(minutes=1))
+
+    q = stats.queue()
+
+    assert q["pending_events"] == 6
+    assert q["stuck_events"] == 2
+    assert q["oldest_pending_age_s"] == pytest.approx(600, abs=30)
+
+
+@pytest.mark.django_db
+def test_it_groups_open_dead_letters_by_topic_and_error():
+    events = seed(4, minutes_ago=5, status="dead", topic="orders/create") + seed(
+        1, minutes_ago=5, status="dead", topic="app/uninstalled"
+    )
+    for i, event in enumerate(events):
+        DeadLetter.objects.create(
+            event=event, topic=event.topic, error_class="KeyError" if i < 3 else "ValueError",
+            error_message="boom", fingerprint=f"fp-{event.topic}-{i < 3}",
+            status="open" if i != 2 else "resolved",
+        )
+
+    dead = stats.dead_letters()
+
+    assert dead["open"] == 4
+    assert [(r["topic"], r["n"]) for r in dead["by_topic"]] == [("orders/create", 3), ("app/uninstalled", 1)]
+    assert sorted((g["error_class"], g["topic"], g["n"]) for g in dead["groups"]) == [
+        ("KeyError", "orders/create", 2), ("ValueError", "app/uninstalled", 1), ("ValueError", "orders/create", 1),
+    ]
+
+
+@pytest.mark.django_db
+def test_it_derives_the_overall_status_from_the_latest_health_and_alerting_runs():
+    assert stats.overall_status()["status"] == "degraded"  # nothing has run yet
+
+    JobRun.objects.create(task="health_check", status="ok", details={"status": "ok", "reasons": [], "checks": {}})
+    assert stats.overall_status() == {**stats.overall_status(), "status": "ok", "reasons": []}
+
+    JobRun.objects.create(task="alerting_check", status="warning", details={"level": 2, "reasons": ["error rate 7 %"]})
+    assert stats.overall_status()["status"] == "degraded"
+    assert stats.overall_status()["reasons"] == ["alert level 2: error rate 7 %"]
+
+    JobRun.objects.create(
+        task="health_check", status="failed", summary="database down",
+        details={"status": "down", "reasons": ["database unreachable"], "checks": {}},
+    )
+    assert stats.overall_status()["status"] == "down"
+
+    JobRun.objects.all().delete()
+    JobRun.objects.create(task="health_check", status="ok", started_at=timezone.now() - timedelta(hours=1),
+                          details={"status": "ok", "reasons": []})
+    assert stats.overall_status()["status"] == "degraded"
+    assert stats.overall_status()["reasons"] == ["last health check is 60 min old"]
+
+
+@pytest.mark.django_db
+def test_it_lists_every_schedule_with_its_last_and_next_run():
+    next_run = timezone.now() + timedelta(minutes=5)
+    health = Schedule.objects.create(name="health check", func="timedify_ops.jobs.health_check", next_run=next_run)
+    Schedule.objects.create(name="retention", func="timedify_ops.jobs.retention", next_run=next_run + timedelta(hours=1))
+    JobRun.objects.create(task="health_check", schedule=health, status="ok", summary="all good")
+
+    rows = {r["name"]: r for r in stats.schedules()}
+
+    assert rows["health check"]["last_status"] == "ok"
+    assert rows["health check"]["last_summary"] == "all good"
+    assert rows["health check"]["next_run"] == next_run.isoformat()
+    assert rows["retention"]["last_run"] is None
+
+
+@pytest.mark.django_db
+def test_it_lists_circuit_breakers():
+    ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/", state="open", consecutive_failures=5)
+
+    assert [(b["name"], b["state"], b["consecutive_failures"]) for b in stats.breakers()] == [("app", "open", 5)]
+
+
+@pytest.mark.django_db
+def test_it_says_database_details_are_not_available_on_sqlite(on_postgres):
+    db = stats.database()
+    if on_postgres:
+        assert db["available"] is True
+        assert sum(db["connections"].values()) >= 1
+        assert isinstance(db["waiting_locks"], list)
+    else:
+        assert db == {"available": False, "vendor": "sqlite"}
+
+
+@pytest.mark.django_db
+def test_it_rolls_settled_hours_up_once_and_keeps_them_after_retention_deletes_events():
+    from timedify_ops.models import TrafficHour
+
+    seed(10, minutes_ago=60 * 24 * 3, latency=30, status="dead")
+    seed(4, minutes_ago=3, latency=30)
+
+    first = stats.slo(7)
+    assert (first["events"], first["errors"]) == (14, 10)
+    assert TrafficHour.objects.filter(events=10, errors=10).count() == 1
+    now = timezone.now()
+    expected_hours = (rollup.settled_until(now) - series.floor_to(now - timedelta(days=31), 3600)) // timedelta(hours=1)
+    assert TrafficHour.objects.count() == expected_hours  # empty hours too: they are done
+
+    # Retention deletes the old events; the figures for their hour stay.
+    WebhookEvent.objects.filter(received_at__lt=timezone.now() - timedelta(days=2)).delete()
+    rows = TrafficHour.objects.count()
+    again = stats.slo(7)
+    assert (again["events"], again["errors"]) == (14, 10)
+    assert TrafficHour.objects.count() == rows
