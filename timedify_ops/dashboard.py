@@ -73,14 +73,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "admin/ops_dashboard.html", context)
 
 
-def set_paused(destination: ForwardDestination, paused: bool) -> bool:
-    """Pause or resume a destination; False when it already was (two clicks, one change).
-
-    A conditional UPDATE on `paused`, so the admin log gets one row per real change.
-    When ForwardDestination gains pause()/resume() (the breaker's owner), call those."""
-    changed = ForwardDestination.objects.filter(pk=destination.pk, paused=not paused).update(paused=paused)
-    destination.refresh_from_db()
-    return changed == 1
+def set_paused(destination: ForwardDestination, paused: bool, actor: Any) -> bool:
+    """Pause or resume a destination through the model (the same path as the admin's
+    actions); False when it already was (two clicks, one change)."""
+    return destination.pause(actor) if paused else destination.resume(actor)
 
 
 @staff_member_required
@@ -90,7 +86,7 @@ def toggle_breaker(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         raise PermissionDenied
     destination = get_object_or_404(ForwardDestination, pk=pk)
     paused = action == "pause"
-    if set_paused(destination, paused):
+    if set_paused(destination, paused, request.user):
         # One admin log row per change, like an admin action.
         LogEntry.objects.log_actions(
             user_id=int(request.user.pk or 0),
