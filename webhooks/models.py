@@ -128,6 +128,8 @@ class WebhookEvent(models.Model):
             models.Index(fields=["shop_domain", "received_at"], name="webhooks_event_shop_recv"),
             # Admin topic filter; alerting's silence per topic.
             models.Index(fields=["topic", "received_at"], name="webhooks_event_topic_recv"),
+            # Admin search by the provider's event id (exact match).
+            models.Index(fields=["event_id"], name="webhooks_event_event_id"),
             # The sweeper's scan for unfinished events (lease lapsed, never enqueued).
             models.Index(
                 fields=["status", "lease_expires_at"],
