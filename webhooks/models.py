@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db import models
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import models, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 
@@ -47,6 +51,59 @@ class EventStatus(models.TextChoices):
 class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
     def pending(self) -> WebhookEventQuerySet:
         return self.filter(status__in=[EventStatus.RECEIVED, EventStatus.PROCESSING])
+
+    def deletable(self) -> WebhookEventQuerySet:
+        """Leave out every event a PROTECT foreign key points at (a dead letter, whatever its
+        status). Found through the model's relations, so this app names no other app."""
+        protected = Q()
+        for rel in self.model._meta.related_objects:
+            if rel.on_delete is models.PROTECT:
+                protected |= Exists(rel.related_model._base_manager.filter(**{rel.field.name: OuterRef("pk")}))
+        return self.exclude(protected) if protected else self
+
+    def expired(self, days: int) -> WebhookEventQuerySet:
+        """Events received more than `days` days ago that nothing protects (retention)."""
+        return self.filter(received_at__lt=timezone.now() - timedelta(days=days)).deletable()
+
+    def delete_in_batches(
+        self, batch_size: int = 1000, *, progress: Callable[[int], None] | None = None
+    ) -> dict[str, int]:
+        """Delete these events `batch_size` at a time, lowest primary key first, each batch in
+        its own short transaction so no lock is held for long. Rows are never loaded into
+        Python: only one batch of primary keys. Dependent rows go first (CASCADE deleted,
+        SET_NULL cleared); the PROTECT filter is re-applied inside each batch so an event
+        that got a dead letter meanwhile stays. Returns rows deleted per table and batches."""
+        deleted: dict[str, int] = {self.model._meta.label: 0}
+        for rel in self.model._meta.related_objects:
+            if rel.on_delete is models.CASCADE:
+                deleted[rel.related_model._meta.label] = 0
+        batches = 0
+        while True:
+            with transaction.atomic(using=self.db):
+                ids = list(self.deletable().order_by("pk").values_list("pk", flat=True)[:batch_size])
+                if not ids:
+                    break
+                doomed = type(self)(self.model, using=self.db).filter(pk__in=ids).deletable()
+                for rel in self.model._meta.related_objects:
+                    related = rel.related_model._base_manager.using(self.db).filter(
+                        **{f"{rel.field.name}__in": doomed.values("pk")}
+                    )
+                    if rel.on_delete is models.CASCADE:
+                        # Fast delete: EventAttempt has no dependents or signals of its own.
+                        _, per_model = related.delete()
+                        for label, n in per_model.items():
+                            deleted[label] = deleted.get(label, 0) + n
+                    elif rel.on_delete is models.SET_NULL:
+                        related.update(**{rel.field.name: None})
+                # One DELETE ... WHERE id IN (batch); Django's collector would fetch every row.
+                n = doomed._raw_delete(self.db)
+            batches += 1
+            deleted[self.model._meta.label] += n
+            if progress:
+                progress(n)
+            if n == 0:  # everything left in the batch became protected meanwhile
+                break
+        return {**deleted, "batches": batches}
 
 
 class WebhookEvent(models.Model):
