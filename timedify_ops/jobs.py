@@ -69,7 +69,7 @@ def _health_check(**kwargs: Any) -> Outcome:
     report = full_health(**kwargs)
     status = {"ok": JobStatus.OK, "degraded": JobStatus.WARNING}.get(report["status"], JobStatus.FAILED)
     reasons = "; ".join(report["reasons"])
-    summary = f"{report['status']}" + (f": {reasons}" if reasons else f": {len(report['checks'])} checks passed")
+    summary = f"{report['status']}: {reasons}" if reasons else f"all {len(report['checks'])} checks passed"
     return Outcome(status, summary, report)
 
 
