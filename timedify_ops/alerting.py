@@ -139,7 +139,7 @@ def notify(level: int, previous: int, reasons: list[str]) -> dict[str, Any]:
     if level < previous and level == 1:
         subject = f"[Timedify] recovered: level {previous} -> 1 (normal)"
     else:
-        subject = f"[Timedify] level {level} ({LEVEL_NAMES[level]}), was {previous}"
+        subject = f"[Timedify] level {level} ({LEVEL_NAMES[level]}), was {previous or 'unknown'}"
     body = subject + ("\n\n" + "\n".join(f"- {r}" for r in reasons) if reasons else "")
     sent: dict[str, Any] = {"subject": subject}
     if settings.ALERT_EMAILS:

@@ -50,3 +50,30 @@ def test_retention_cleanup_refuses_zero_days():
         call_command("retention_cleanup", "0", stdout=StringIO(), stderr=StringIO())
     assert exc.value.code == 1
     assert WebhookEvent.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_check_still_answers_and_exits_1_when_the_database_is_down():
+    from conftest import database_down
+
+    out = StringIO()
+    with database_down(), pytest.raises(SystemExit) as exc:
+        call_command("health_check", stdout=out)
+    assert exc.value.code == 1
+    text = out.getvalue()
+    assert "(not recorded): down: database: database unreachable" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alerting_check_exits_1_and_notifies_when_the_database_is_down(settings):
+    from django.core import mail
+
+    from conftest import database_down
+
+    settings.ALERT_EMAILS = ["oncall@example.com"]
+    out = StringIO()
+    with database_down(), pytest.raises(SystemExit) as exc:
+        call_command("alerting_check", stdout=out)
+    assert exc.value.code == 1
+    assert "level 3 (outage): database down" in out.getvalue()
+    assert mail.outbox[0].subject == "[Timedify] level 3 (outage), was unknown"

@@ -11,7 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from timedify_ops.management.commands._jobcommand import run_job
+from timedify_ops.jobs import execute
+from timedify_ops.management.commands._jobcommand import report, run_job
 from webhooks.models import WebhookEvent
 
 
@@ -44,4 +45,6 @@ class Command(BaseCommand):
         columns = (TextColumn("deleting events"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             bar = progress.add_task("retention", total=total)
-            return run_job(self, "retention_cleanup", progress=lambda n: progress.advance(bar, n), **kwargs)
+            run = execute("retention_cleanup", trigger="command", progress=lambda n: progress.advance(bar, n), **kwargs)
+        report(self, run)
+        return run
