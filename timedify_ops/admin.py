@@ -59,7 +59,7 @@ class TimedifyScheduleAdmin(ScheduleAdmin):
     def run_now(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:
         """Quick jobs run in this request and their result is shown; slow ones (retention,
         pruning) are queued to the cluster and the message links to their run."""
-        done: list[tuple[str, SafeString]] = []
+        done: list[tuple[SafeString, str]] = []
         failed = skipped = 0
         for schedule in queryset:
             name = job_name(schedule)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 
@@ -55,11 +56,18 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
     def deletable(self) -> WebhookEventQuerySet:
         """Leave out every event a PROTECT foreign key points at (a dead letter, whatever its
         status). Found through the model's relations, so this app names no other app."""
-        protected = Q()
-        for rel in self.model._meta.related_objects:
-            if rel.on_delete is models.PROTECT:
-                protected |= Exists(rel.related_model._base_manager.filter(**{rel.field.name: OuterRef("pk")}))
-        return self.exclude(protected) if protected else self
+        qs = self
+        for model, field in self._relations(models.PROTECT):
+            qs = qs.exclude(Exists(model._base_manager.filter(**{field: OuterRef("pk")})))
+        return qs
+
+    def _relations(self, on_delete: Callable[..., None]) -> list[tuple[type[models.Model], str]]:
+        """(model, foreign key name) of every relation pointing here with this on_delete."""
+        return [
+            (cast(type[models.Model], rel.related_model), rel.field.name)
+            for rel in self.model._meta.related_objects
+            if rel.on_delete is on_delete
+        ]
 
     def expired(self, days: int) -> WebhookEventQuerySet:
         """Events received more than `days` days ago that nothing protects (retention)."""
@@ -74,9 +82,8 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         SET_NULL cleared); the PROTECT filter is re-applied inside each batch so an event
         that got a dead letter meanwhile stays. Returns rows deleted per table and batches."""
         deleted: dict[str, int] = {self.model._meta.label: 0}
-        for rel in self.model._meta.related_objects:
-            if rel.on_delete is models.CASCADE:
-                deleted[rel.related_model._meta.label] = 0
+        for model, _ in self._relations(models.CASCADE):
+            deleted[model._meta.label] = 0
         batches = 0
         while True:
             with transaction.atomic(using=self.db):
@@ -84,17 +91,13 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
                 if not ids:
                     break
                 doomed = type(self)(self.model, using=self.db).filter(pk__in=ids).deletable()
-                for rel in self.model._meta.related_objects:
-                    related = rel.related_model._base_manager.using(self.db).filter(
-                        **{f"{rel.field.name}__in": doomed.values("pk")}
-                    )
-                    if rel.on_delete is models.CASCADE:
-                        # Fast delete: EventAttempt has no dependents or signals of its own.
-                        _, per_model = related.delete()
-                        for label, n in per_model.items():
-                            deleted[label] = deleted.get(label, 0) + n
-                    elif rel.on_delete is models.SET_NULL:
-                        related.update(**{rel.field.name: None})
+                for model, field in self._relations(models.CASCADE):
+                    # Fast delete: EventAttempt has no dependents or signals of its own.
+                    _, per_model = model._base_manager.using(self.db).filter(**{f"{field}__in": doomed.values("pk")}).delete()
+                    for label, count in per_model.items():
+                        deleted[label] = deleted.get(label, 0) + count
+                for model, field in self._relations(models.SET_NULL):
+                    model._base_manager.using(self.db).filter(**{f"{field}__in": doomed.values("pk")}).update(**{field: None})
                 # One DELETE ... WHERE id IN (batch); Django's collector would fetch every row.
                 n = doomed._raw_delete(self.db)
             batches += 1

@@ -6,7 +6,7 @@ dead letter (or a resolved one still in its window) points at are kept.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -41,7 +41,8 @@ class Command(BaseCommand):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         total = WebhookEvent.objects.expired(days).count()
-        console = Console(file=self.stdout._out)
+        # Rich writes partial lines: the raw stream, not Django's line-ending OutputWrapper.
+        console = Console(file=cast(IO[str], self.stdout._out))
         columns = (TextColumn("deleting events"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             bar = progress.add_task("retention", total=total)
