@@ -61,7 +61,7 @@ def test_it_counts_stuck_events_and_open_dead_letters(settings):
     checks = full_health(targets=[])["checks"]
     assert checks["stuck_events"] == {"ok": False, "stuck": 2, "error": "2 events stuck in processing past their lease"}
     assert checks["dead_letters"]["open"] == 2 and checks["dead_letters"]["ok"] is False
-    assert checks["queue"]["ok"] is True and checks["queue"]["depth"] == 0
+    assert checks["queue"]["ok"] is True and isinstance(checks["queue"]["depth"], int)
 
 
 def test_it_records_the_contract_shape_in_the_health_check_run(local_server, settings):
