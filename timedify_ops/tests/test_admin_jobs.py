@@ -95,6 +95,8 @@ def test_it_links_each_schedule_to_its_run_history(admin_client):
     history = admin_client.get(link)
     assert history.status_code == 200
     assert list(history.context["cl"].result_list) == [JobRun.objects.get(task="health_check")]
+    change = admin_client.get(f"{CHANGELIST}{health.pk}/change/")
+    assert change.status_code == 200 and link in change.content.decode()
 
 
 def test_it_shows_a_failed_run_with_its_traceback_and_pretty_details(admin_client, settings):
