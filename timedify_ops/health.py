@@ -49,12 +49,19 @@ def basic_health() -> dict[str, Any]:
 _SEVERITY = {"database": "down", "migrations": "down"}
 
 
-def check_cluster() -> dict[str, Any]:
-    """At least one qcluster reports its stats through the shared cache."""
+def running_cluster_stats() -> list[Any]:
+    """django-q2 heartbeats of the clusters that are running. A cluster that stopped keeps
+    its last heartbeat (status "Stopped") in the cache for a few seconds: not running."""
+    from django_q.conf import Conf
     from django_q.status import Stat
 
+    return [s for s in Stat.get_all() if str(s.status) != Conf.STOPPED]
+
+
+def check_cluster() -> dict[str, Any]:
+    """At least one qcluster reports its stats through the shared cache."""
     try:
-        stats = Stat.get_all()
+        stats = running_cluster_stats()
     except Exception as exc:  # noqa: BLE001  (a cache or broker error means: cannot tell, so not alive)
         return {"ok": False, "error": f"cannot read cluster stats: {type(exc).__name__}", "clusters": 0}
     if not stats:

@@ -156,11 +156,11 @@ def queue() -> dict[str, Any]:
 
 
 def clusters() -> list[dict[str, Any]]:
-    """django-q2's cluster heartbeats (kept in the shared cache by each running cluster)."""
-    from django_q.status import Stat
+    """The running clusters' django-q2 heartbeats (kept in the shared cache)."""
+    from timedify_ops.health import running_cluster_stats
 
     # A cache that cannot be read means we cannot see any cluster.
-    stats: list[Stat] = _safely(Stat.get_all, [])
+    stats: list[Any] = _safely(running_cluster_stats, [])
     return [
         {
             "cluster_id": str(s.cluster_id),
