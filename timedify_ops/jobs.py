@@ -80,10 +80,18 @@ def _alerting_check(**kwargs: Any) -> Outcome:
 
 
 def _sweeper(**kwargs: Any) -> Outcome:
+    """Stuck work, re-enqueued: events whose worker died or that were never picked up, and
+    bulk replays whose worker died (with Redis a lost task is never handed out again)."""
+    from deadletters.batches import ReplayBatch
     from webhooks.processing import sweep
 
     n = sweep()
-    return Outcome(JobStatus.OK, f"re-enqueued {n} stuck events", {"requeued": n})
+    batches = ReplayBatch.resume_stalled()
+    return Outcome(
+        JobStatus.OK,
+        f"re-enqueued {n} stuck events and {batches} stalled replay batches",
+        {"requeued": n, "replay_batches_resumed": batches},
+    )
 
 
 def _setup_schedules(**kwargs: Any) -> Outcome:

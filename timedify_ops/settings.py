@@ -165,6 +165,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+if TESTING:
+    # Tests log in hundreds of users; the real hasher costs about a second each.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -99,3 +99,25 @@ def test_it_resumes_a_batch_whose_worker_died(flaky_handler, django_capture_on_c
     run_queued_tasks()
     batch.refresh_from_db()
     assert (batch.status, batch.done, batch.ok) == ("finished", 4, 4)
+
+
+@pytest.mark.django_db
+def test_the_every_minute_sweeper_job_resumes_a_batch_whose_worker_died():
+    """A running batch whose lease lapsed (its worker died) is re-enqueued by the sweeper."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    from deadletters.batches import BatchStatus, ReplayBatch
+    from timedify_ops.jobs import execute
+
+    batch = ReplayBatch.objects.create(
+        dead_letter_ids=[1, 2, 3], total=3, description="three", status=BatchStatus.RUNNING,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    OrmQ.objects.all().delete()
+    run = execute("sweeper", trigger="command")
+    assert run.details["replay_batches_resumed"] == 1
+    queued = [q.task for q in OrmQ.objects.all()]
+    assert [t["args"] for t in queued if t["func"] == "deadletters.tasks.run_replay_batch"] == [(batch.pk,)]
