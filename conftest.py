@@ -104,3 +104,26 @@ def database_down() -> Iterator[None]:
         connection.close()
         connection.settings_dict.clear()
         connection.settings_dict.update(original)
+
+
+def run_concurrently(func: Callable[[], Any], copies: int = 2, *, timeout: float = 30) -> list[Any]:
+    """Start `copies` threads that call `func` at the same moment; return what each
+    returned. Each thread closes its own database connection when done."""
+    import threading
+
+    barrier = threading.Barrier(copies)
+    results: list[Any] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            results.append(func())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return results

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 
+from conftest import run_concurrently
 from deadletters.models import DeadLetter
 from deadletters.tests.factories import CALLS_TABLE, make_dead_letters
 
@@ -27,21 +26,7 @@ def test_it_runs_the_handler_once_when_two_replay_the_same_dead_letter(calls_tab
     flaky_handler.count_in_table = True
     flaky_handler.sleep = 0.3  # hold the first replay inside the handler while the second arrives
     before = flaky_handler.calls
-    start = threading.Barrier(2)
-    outcomes: list[str] = []
-
-    def replay() -> None:
-        try:
-            start.wait()
-            outcomes.append(DeadLetter.objects.get(pk=dl.pk).replay(None, source="admin").outcome)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=replay) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    outcomes = run_concurrently(lambda: DeadLetter.objects.get(pk=dl.pk).replay(None, source="admin").outcome)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {CALLS_TABLE} WHERE event_id = %s", [dl.event_id])  # noqa: S608
         committed_runs = cursor.fetchone()[0]

@@ -3,16 +3,15 @@ idempotency, claims racing on PostgreSQL, the sweeper command."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from conftest import run_concurrently
 from deadletters.models import DeadLetter
 from webhooks import processing
 from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
@@ -80,21 +79,7 @@ def test_it_takes_over_an_event_whose_worker_lease_lapsed():
 @pytest.mark.postgres
 def test_it_lets_one_of_two_racing_workers_claim_an_event():
     event = store_event("tests/side-effect", {"id": 4})
-    barrier = threading.Barrier(2)
-    results: list[object] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            results.append(processing.claim(event.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    results = run_concurrently(lambda: processing.claim(event.pk))
     assert len(results) == 2
     assert sum(r is not None for r in results) == 1
     assert WebhookEvent.objects.get(pk=event.pk).status == EventStatus.PROCESSING
@@ -104,21 +89,7 @@ def test_it_lets_one_of_two_racing_workers_claim_an_event():
 @pytest.mark.postgres
 def test_it_runs_the_handler_once_when_two_workers_process_the_same_event():
     event = store_event("tests/slow", {"seconds": 0.3})
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            outcomes.append(processing.process_event(event.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    outcomes = run_concurrently(lambda: processing.process_event(event.pk))
     assert sorted(outcomes) == [EventStatus.PROCESSED, "skipped"]
     assert worker_handlers.side_effect_count(event.pk) == 1
 
