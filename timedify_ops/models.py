@@ -72,3 +72,18 @@ class TrafficHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H:00}: {self.events} events"
+
+
+class AlertState(models.Model):
+    """The current alert level (one row). Notifications go out only when it changes."""
+
+    level = models.PositiveSmallIntegerField(default=1, help_text="1 normal, 2 errors found, 3 outage.")
+    reasons = models.JSONField(default=list, blank=True, help_text="Why the level is what it is.")
+    changed_at = models.DateTimeField(default=timezone.now, help_text="When the level last changed.")
+    evaluated_at = models.DateTimeField(default=timezone.now, help_text="When alerting last ran.")
+
+    class Meta:
+        verbose_name = "alert state"
+
+    def __str__(self) -> str:
+        return f"alert level {self.level}"

@@ -245,3 +245,45 @@ OPS_SLO_CACHE_SECONDS = envint("OPS_SLO_CACHE_SECONDS", 60, minimum=0)
 OPS_ROLLUP_SETTLE_MINUTES = envint("OPS_ROLLUP_SETTLE_MINUTES", 15, minimum=0)
 # How far back the rollup reaches (the dashboard's longest window is 30 days).
 OPS_ROLLUP_DAYS = envint("OPS_ROLLUP_DAYS", 31, minimum=1)
+
+# --- Scheduled jobs, health and alerting (docs/operations.md) ----------------------------
+# Schedules: minutes between runs, or a cron line (UTC) for the daily jobs.
+SCHEDULE_RETENTION_CRON = envstr("SCHEDULE_RETENTION_CRON", "15 3 * * *")
+SCHEDULE_DEADLETTER_CLEANUP_CRON = envstr("SCHEDULE_DEADLETTER_CLEANUP_CRON", "45 3 * * *")
+SCHEDULE_Q_PRUNE_CRON = envstr("SCHEDULE_Q_PRUNE_CRON", "30 4 * * *")
+SCHEDULE_HEALTH_MINUTES = envint("SCHEDULE_HEALTH_MINUTES", 5, minimum=1)
+SCHEDULE_ALERTING_MINUTES = envint("SCHEDULE_ALERTING_MINUTES", 5, minimum=1)
+SCHEDULE_SWEEPER_MINUTES = envint("SCHEDULE_SWEEPER_MINUTES", 1, minimum=1)
+# Retention deletes this many events per statement; each batch is its own short transaction.
+RETENTION_BATCH_SIZE = envint("RETENTION_BATCH_SIZE", 1000, minimum=1)
+# django-q2 result pruning: Failure rows and Success rows older than this many days.
+Q_RESULT_RETENTION_DAYS = envint("Q_RESULT_RETENTION_DAYS", 7, minimum=1)
+# Job runs of our own are kept this long (pruned with django-q2's results).
+JOBRUN_RETENTION_DAYS = envint("JOBRUN_RETENTION_DAYS", 30, minimum=1)
+# HTTP targets checked by the health job: "name=url,name=url" (e.g. app=http://127.0.0.1:3000/health).
+HEALTH_TARGETS = envlist("HEALTH_TARGETS")
+HEALTH_TARGET_TIMEOUT = envfloat("HEALTH_TARGET_TIMEOUT", 2.0)
+HEALTH_TARGET_EXPECTED_STATUS = envint("HEALTH_TARGET_EXPECTED_STATUS", 200, minimum=100)
+# A target answering slower than this (but within the timeout) makes health degraded.
+HEALTH_TARGET_SLOW_MS = envint("HEALTH_TARGET_SLOW_MS", 1000, minimum=1)
+HEALTH_QUEUE_DEPTH_MAX = envint("HEALTH_QUEUE_DEPTH_MAX", 500, minimum=1)
+HEALTH_QUEUE_AGE_MAX_SECONDS = envint("HEALTH_QUEUE_AGE_MAX_SECONDS", 300, minimum=1)
+# Events still "processing" this long after their lease lapsed are stuck (the sweeper missed them).
+HEALTH_STUCK_GRACE_SECONDS = envint("HEALTH_STUCK_GRACE_SECONDS", 120, minimum=0)
+HEALTH_DEADLETTERS_MAX = envint("HEALTH_DEADLETTERS_MAX", 10, minimum=0)
+# Alerting: the window it looks back over, and the runbook's thresholds.
+ALERT_WINDOW_MINUTES = envint("ALERT_WINDOW_MINUTES", 5, minimum=1)
+ALERT_ERROR_RATE_PCT = envfloat("ALERT_ERROR_RATE_PCT", 5.0)
+ALERT_RESPONSE_MS = envfloat("ALERT_RESPONSE_MS", 3000.0)
+ALERT_DEADLETTERS_MAX = envint("ALERT_DEADLETTERS_MAX", 10, minimum=0)
+# "Every webhook fails" needs at least this many events in the window, so one failure is not level 3.
+ALERT_ALL_FAILING_MIN_EVENTS = envint("ALERT_ALL_FAILING_MIN_EVENTS", 3, minimum=1)
+SLO_P95_MS = envfloat("SLO_P95_MS", 100.0)
+SLO_P99_MS = envfloat("SLO_P99_MS", 500.0)
+# Silence per topic: "topic=minutes,..." — a topic seen before but quiet for longer raises level 2.
+ALERT_TOPIC_GAPS = envlist("ALERT_TOPIC_GAPS")
+# A health_check run younger than this is reused by alerting instead of probing again.
+ALERT_HEALTH_MAX_AGE_SECONDS = envint("ALERT_HEALTH_MAX_AGE_SECONDS", 600, minimum=0)
+ALERT_EMAILS = envlist("ALERT_EMAILS")
+ALERT_WEBHOOK_URL = envsecret("ALERT_WEBHOOK_URL")
+ALERT_FROM_EMAIL = envstr("ALERT_FROM_EMAIL", "timedify-ops@localhost")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import models
-from django.db.models import F
+from django.db import models, transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from webhooks.errors import RetryLater
@@ -74,6 +75,61 @@ class EventStatus(models.TextChoices):
 class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
     def pending(self) -> WebhookEventQuerySet:
         return self.filter(status__in=[EventStatus.RECEIVED, EventStatus.PROCESSING])
+
+    def deletable(self) -> WebhookEventQuerySet:
+        """Leave out every event a PROTECT foreign key points at (a dead letter, whatever its
+        status). Found through the model's relations, so this app names no other app."""
+        qs = self
+        for model, field in self._relations(models.PROTECT):
+            qs = qs.exclude(Exists(model._base_manager.filter(**{field: OuterRef("pk")})))
+        return qs
+
+    def _relations(self, on_delete: Callable[..., None]) -> list[tuple[type[models.Model], str]]:
+        """(model, foreign key name) of every relation pointing here with this on_delete."""
+        return [
+            (cast(type[models.Model], rel.related_model), rel.field.name)
+            for rel in self.model._meta.related_objects
+            if rel.on_delete is on_delete
+        ]
+
+    def expired(self, days: int) -> WebhookEventQuerySet:
+        """Events received more than `days` days ago that nothing protects (retention)."""
+        return self.filter(received_at__lt=timezone.now() - timedelta(days=days)).deletable()
+
+    def delete_in_batches(
+        self, batch_size: int = 1000, *, progress: Callable[[int], None] | None = None
+    ) -> dict[str, int]:
+        """Delete these events `batch_size` at a time, lowest primary key first, each batch in
+        its own short transaction so no lock is held for long. Rows are never loaded into
+        Python: only one batch of primary keys. Dependent rows go first (CASCADE deleted,
+        SET_NULL cleared); the PROTECT filter is re-applied inside each batch so an event
+        that got a dead letter meanwhile stays. Returns rows deleted per table and batches."""
+        deleted: dict[str, int] = {self.model._meta.label: 0}
+        for model, _ in self._relations(models.CASCADE):
+            deleted[model._meta.label] = 0
+        batches = 0
+        while True:
+            with transaction.atomic(using=self.db):
+                ids = list(self.deletable().order_by("pk").values_list("pk", flat=True)[:batch_size])
+                if not ids:
+                    break
+                doomed = type(self)(self.model, using=self.db).filter(pk__in=ids).deletable()
+                for model, field in self._relations(models.CASCADE):
+                    # Fast delete: EventAttempt has no dependents or signals of its own.
+                    _, per_model = model._base_manager.using(self.db).filter(**{f"{field}__in": doomed.values("pk")}).delete()
+                    for label, count in per_model.items():
+                        deleted[label] = deleted.get(label, 0) + count
+                for model, field in self._relations(models.SET_NULL):
+                    model._base_manager.using(self.db).filter(**{f"{field}__in": doomed.values("pk")}).update(**{field: None})
+                # One DELETE ... WHERE id IN (batch); Django's collector would fetch every row.
+                n = doomed._raw_delete(self.db)
+            batches += 1
+            deleted[self.model._meta.label] += n
+            if progress:
+                progress(n)
+            if n == 0:  # everything left in the batch became protected meanwhile
+                break
+        return {**deleted, "batches": batches}
 
 
 class WebhookEvent(models.Model):

@@ -1,0 +1,183 @@
+"""The job runner: one function per job, one JobRun row per run.
+
+The schedule (django-q2 calls `run("retention_cleanup")`), the admin's "Run now" and the
+management commands all go through `execute()`, so every run is recorded the same way:
+status running -> ok / warning / failed, duration, a one-line summary, structured details
+and, when the job raised, the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback as tb
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError
+from django.utils import timezone
+from django_q.models import Schedule
+
+from timedify_ops.models import JobRun, JobStatus
+
+logger = logging.getLogger(__name__)
+
+# The dotted path django-q2 schedules call; its single argument is the job's name.
+RUN_FUNC = "timedify_ops.jobs.run"
+
+
+@dataclass
+class Outcome:
+    """What a job reports: status ok / warning / failed, one line for people, details for machines."""
+
+    status: str
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    title: str
+    func: Callable[..., Outcome]
+    # Quick jobs run inside the admin request; the others are queued to the cluster.
+    quick: bool
+
+
+def _retention_cleanup(**kwargs: Any) -> Outcome:
+    from timedify_ops.retention import retention_cleanup
+
+    return retention_cleanup(**kwargs)
+
+
+def _deadletter_cleanup(**kwargs: Any) -> Outcome:
+    from timedify_ops.retention import deadletter_cleanup
+
+    return deadletter_cleanup(**kwargs)
+
+
+def _prune_django_q(**kwargs: Any) -> Outcome:
+    from timedify_ops.retention import prune_django_q
+
+    return prune_django_q(**kwargs)
+
+
+def _health_check(**kwargs: Any) -> Outcome:
+    from timedify_ops.health import full_health
+
+    report = full_health(**kwargs)
+    status = {"ok": JobStatus.OK, "degraded": JobStatus.WARNING}.get(report["status"], JobStatus.FAILED)
+    reasons = "; ".join(report["reasons"])
+    summary = f"{report['status']}: {reasons}" if reasons else f"all {len(report['checks'])} checks passed"
+    return Outcome(status, summary, report)
+
+
+def _alerting_check(**kwargs: Any) -> Outcome:
+    from timedify_ops.alerting import check
+
+    return check(**kwargs)
+
+
+def _sweeper(**kwargs: Any) -> Outcome:
+    from webhooks.processing import sweep
+
+    n = sweep()
+    return Outcome(JobStatus.OK, f"re-enqueued {n} stuck events", {"requeued": n})
+
+
+def _setup_schedules(**kwargs: Any) -> Outcome:
+    from timedify_ops.schedules import setup_schedules
+
+    report = setup_schedules(**kwargs)
+    counts = ", ".join(f"{len(names)} {key}" for key, names in report.items())
+    return Outcome(JobStatus.OK, f"schedules: {counts}", report)
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in [
+        Job("retention_cleanup", "Retention cleanup", _retention_cleanup, quick=False),
+        Job("deadletter_cleanup", "Dead-letter cleanup", _deadletter_cleanup, quick=True),
+        Job("health_check", "Health check", _health_check, quick=True),
+        Job("alerting_check", "Alerting check", _alerting_check, quick=True),
+        Job("sweeper", "Sweeper", _sweeper, quick=True),
+        Job("prune_django_q", "Prune django-q2 results", _prune_django_q, quick=False),
+        # Not scheduled itself: recorded like the others when the command runs.
+        Job("setup_schedules", "Set up schedules", _setup_schedules, quick=True),
+    ]
+}
+
+
+def _record(run: JobRun) -> None:
+    """Save the run; when the database itself is down the job still reports (health says
+    so), the row is simply not kept."""
+    try:
+        run.save()
+    except DatabaseError as exc:
+        logger.warning("could not record the %s run: %s", run.task, exc)
+        run.details = {**run.details, "recorded": False}
+
+
+def execute(
+    name: str,
+    *,
+    trigger: str = "schedule",
+    user: Any = None,
+    schedule: Schedule | None = None,
+    run: JobRun | None = None,
+    **kwargs: Any,
+) -> JobRun:
+    """Run a job and record it. Never raises for the job's own errors: a failed run has
+    status failed, the exception in its summary and the traceback."""
+    job = JOBS[name]
+    if run is None:
+        run = JobRun(task=name, trigger=trigger, triggered_by=user, schedule=schedule)
+    run.started_at = timezone.now()
+    run.status = JobStatus.RUNNING
+    run.summary = "running"
+    _record(run)
+    t0 = time.perf_counter()
+    try:
+        outcome = job.func(**kwargs)
+    except Exception as exc:  # noqa: BLE001  (the run records any failure, then the caller decides)
+        logger.exception("job %s failed", name)
+        run.status = JobStatus.FAILED
+        run.summary = f"{type(exc).__name__}: {exc}"[:500]
+        run.traceback = tb.format_exc()
+    else:
+        run.status = outcome.status
+        run.summary = outcome.summary[:500]
+        run.details = outcome.details
+    run.finished_at = timezone.now()
+    run.duration_ms = round((time.perf_counter() - t0) * 1000, 2)
+    _record(run)
+    return run
+
+
+def schedule_for(name: str) -> Schedule | None:
+    """The schedule setup_schedules made for this job (by its name), if any."""
+    return Schedule.objects.filter(name=JOBS[name].title, func=RUN_FUNC).order_by("pk").first()
+
+
+def run(name: str, trigger: str = "schedule", run_id: int | None = None, **kwargs: Any) -> str:
+    """django-q2's entry point. Returns the summary, so django-q2's Successful tasks page
+    shows it; a run that raised is re-raised so its Failed tasks page shows it too."""
+    existing = JobRun.objects.filter(pk=run_id).first() if run_id else None
+    schedule = existing.schedule if existing else (schedule_for(name) if trigger == "schedule" else None)
+    job_run = execute(name, trigger=trigger, schedule=schedule, run=existing, **kwargs)
+    if job_run.status == JobStatus.FAILED and job_run.traceback:
+        raise RuntimeError(f"{name} failed: {job_run.summary}")
+    return f"{job_run.status}: {job_run.summary}"
+
+
+def enqueue(name: str, *, trigger: str, user: Any = None, schedule: Schedule | None = None) -> JobRun:
+    """Queue a run for the cluster and return its row at once (status running, "queued"),
+    so the admin can link to it before a worker picks it up."""
+    from django_q.tasks import async_task
+
+    job_run = JobRun.objects.create(
+        task=name, trigger=trigger, triggered_by=user, schedule=schedule, summary="queued, waiting for a worker"
+    )
+    async_task(RUN_FUNC, name, trigger=trigger, run_id=job_run.pk, task_name=f"{name} (run {job_run.pk})")
+    return job_run

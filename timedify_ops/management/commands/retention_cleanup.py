@@ -1,0 +1,51 @@
+"""Delete webhook events past the retention window, in batches. Exit 0 done, 1 failed.
+
+Resolved/ignored dead letters past DEADLETTER_RETENTION_DAYS go first; events an open
+dead letter (or a resolved one still in its window) points at are kept.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any, cast
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from timedify_ops.jobs import execute
+from timedify_ops.management.commands._jobcommand import report, run_job
+from webhooks.models import WebhookEvent
+
+
+class Command(BaseCommand):
+    help = "Delete events older than DAYS (default WEBHOOK_RETENTION_DAYS) in batches; --dry-run only counts."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("days", nargs="?", type=int, default=None, help="Retention window in days.")
+        parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted, delete nothing.")
+        parser.add_argument("--batch-size", type=int, default=None, help="Events per DELETE (RETENTION_BATCH_SIZE).")
+
+    def handle(self, *args: Any, days: int | None, dry_run: bool, batch_size: int | None, **options: Any) -> None:
+        if days is not None and days < 1:
+            self.stderr.write("DAYS must be at least 1")
+            raise SystemExit(1)
+        kwargs: dict[str, Any] = {"days": days, "dry_run": dry_run, "batch_size": batch_size}
+        if self.stdout.isatty() and not dry_run:
+            run = self._with_progress(days or settings.WEBHOOK_RETENTION_DAYS, kwargs)
+        else:
+            run = run_job(self, "retention_cleanup", **kwargs)
+        if run.traceback:
+            raise SystemExit(1)
+
+    def _with_progress(self, days: int, kwargs: dict[str, Any]) -> Any:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        total = WebhookEvent.objects.expired(days).count()
+        # Rich writes partial lines: the raw stream, not Django's line-ending OutputWrapper.
+        console = Console(file=cast(IO[str], self.stdout._out))
+        columns = (TextColumn("deleting events"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            bar = progress.add_task("retention", total=total)
+            run = execute("retention_cleanup", trigger="command", progress=lambda n: progress.advance(bar, n), **kwargs)
+        report(self, run)
+        return run
