@@ -70,13 +70,20 @@ def page(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def screenshot(page: Any) -> Callable[..., Path]:
-    """Viewport-sized by default (what the person sees without scrolling); `clip` takes
-    a region of the page (x, y, width, height in page pixels), `full_page` the whole page."""
+    """What the person sees without scrolling, cut below the page's content (no empty
+    screen under a short page); `clip` takes a region of the page instead (x, y, width,
+    height in page pixels)."""
 
-    def take(name: str, *, clip: dict[str, float] | None = None, full_page: bool = False) -> Path:
+    def take(name: str, *, clip: dict[str, float] | None = None) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page or clip is not None, clip=clip)
+        viewport = page.viewport_size
+        if clip is None:
+            content = page.locator("#content").bounding_box() if page.locator("#content").count() else None
+            scrolled = page.evaluate("window.scrollY")
+            height = viewport["height"] if content is None else content["y"] + content["height"] + 24
+            clip = {"x": 0, "y": scrolled, "width": viewport["width"], "height": min(height, viewport["height"])}
+        page.screenshot(path=str(path), full_page=True, clip=clip)
         return path
 
     return take
@@ -101,6 +108,15 @@ def login(page: Any, live_server: Any) -> Callable[[str], Any]:
 def fast_logins(settings: Any) -> None:
     # Every test logs in through the form: the production hasher's cost is wasted here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(transactional_db: None) -> None:
+    """The flush between transactional tests empties the tables, not the cache (its own
+    table, or Redis): the dashboard's cached SLO figures would come from the previous test."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

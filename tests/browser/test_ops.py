@@ -24,7 +24,6 @@ def test_it_runs_the_health_check_now_and_shows_the_run_in_its_history(
     page.get_by_role("link", name="Scheduled tasks").click()
     expect(page.locator(ROWS).filter(has_text="Health check")).to_have_count(1)
     expect(page.locator(ROWS)).to_have_count(len(jobs.JOBS) - 1)  # every job but setup_schedules itself
-    screenshot("schedules")
 
     page.locator(ROWS).filter(has_text="Health check").locator("input.action-select").check()
     page.select_option("select[name=action]", label="Run now (records a job run)")
@@ -36,6 +35,7 @@ def test_it_runs_the_health_check_now_and_shows_the_run_in_its_history(
     # No worker cluster runs in this test: the check says so, and that is the run's result.
     assert run.status == "warning" and run.details["checks"]["target:console"]["ok"]
     expect(message).to_contain_text(f"{run.status}: {run.summary}")
+    screenshot("schedules")
 
     page.locator(ROWS).filter(has_text="Health check").get_by_role("link", name="runs").click()
     history = page.locator(ROWS)
@@ -56,7 +56,7 @@ def test_it_runs_the_health_check_now_and_shows_the_run_in_its_history(
 
 
 def test_it_shows_the_status_strip_and_the_dashboards_charts_and_status(
-    live_server, page, login, superuser, flaky, deliver_live, screenshot
+    live_server, page, login, superuser, flaky, deliver_live
 ):
     build(deliver_live)  # six deliveries: one processed, five dead letters
     setup_schedules()
@@ -68,7 +68,6 @@ def test_it_shows_the_status_strip_and_the_dashboards_charts_and_status(
     expect(strip).to_contain_text(re.compile(r"Status: (OK|DEGRADED|DOWN)"))
     expect(strip).to_contain_text("Open dead letters: 5")
     expect(strip).to_contain_text("of 6 events")
-    screenshot("admin-index-status-strip")
 
     strip.get_by_role("link", name="Open the ops dashboard").click()
     expect(page).to_have_url(f"{live_server.url}/admin/ops/dashboard/")
@@ -84,6 +83,3 @@ def test_it_shows_the_status_strip_and_the_dashboards_charts_and_status(
     expect(dead_letters).to_contain_text("app/scopes_update")
     expect(page.locator("#schedules")).to_contain_text("Health check")
     expect(page.locator("#database")).to_contain_text(re.compile("not available|connections"))
-    screenshot("dashboard")
-    page.locator("#dead-letters").scroll_into_view_if_needed()
-    screenshot("dashboard-lower")
