@@ -9,7 +9,7 @@ def test_it_logs_a_superuser_in_and_shows_the_admin(page, live_server, login, su
     login("root-admin")
     expect(page.locator("#site-name")).to_be_visible()
     expect(page.get_by_role("link", name="Log out").or_(page.get_by_role("button", name="Log out"))).to_be_visible()
-    screenshot("admin-index")
+    screenshot("admin-index-empty")
 
 
 def test_it_refuses_a_wrong_password_with_a_readable_message(page, live_server, superuser):
