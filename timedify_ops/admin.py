@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from typing import Any
 
@@ -23,18 +22,6 @@ from timedify_ops.models import AlertState, JobRun, JobStatus
 def _run_link(run: JobRun) -> SafeString:
     url = reverse("admin:timedify_ops_jobrun_change", args=[run.pk])
     return format_html('<a href="{}">{} run {}</a>', url, run.task, run.pk)
-
-
-def job_name(schedule: Schedule) -> str | None:
-    """The job a schedule runs, when it runs one of ours (func = jobs.run, args = 'name')."""
-    if schedule.func != jobs.RUN_FUNC or not schedule.args:
-        return None
-    try:
-        value = ast.literal_eval(schedule.args)
-    except (ValueError, SyntaxError):
-        return None
-    name = value[0] if isinstance(value, tuple) and value else value
-    return name if isinstance(name, str) and name in jobs.JOBS else None
 
 
 admin.site.unregister(Schedule)
@@ -62,7 +49,7 @@ class TimedifyScheduleAdmin(ScheduleAdmin):
         done: list[tuple[SafeString, str]] = []
         failed = skipped = 0
         for schedule in queryset:
-            name = job_name(schedule)
+            name = jobs.job_name(schedule)
             if name is None:
                 skipped += 1
                 continue
@@ -95,7 +82,7 @@ class JobRunAdmin(admin.ModelAdmin):
     list_select_related = ("schedule", "triggered_by")
     show_full_result_count = False
     fields = (
-        "task", "status", "trigger", "triggered_by", "schedule", "started_at", "finished_at",
+        "task", "status", "trigger", "triggered_by", "schedule_link", "started_at", "finished_at",
         "duration_ms", "summary", "details_pretty", "traceback_pretty",
     )
     readonly_fields = fields

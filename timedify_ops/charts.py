@@ -67,7 +67,7 @@ def _frame(title: str, top: float, unit: str, labels: Sequence[str], body: SafeS
 
 def _fmt(v: float, unit: str) -> str:
     if unit == "%":
-        return f"{v * 100:.2g} %"
+        return f"{v * 100:.3g} %"
     if unit == "ms":
         return f"{v:.0f} ms"
     return f"{v:.0f}"

@@ -8,6 +8,7 @@ and, when the job raised, the traceback.
 
 from __future__ import annotations
 
+import ast
 import logging
 import time
 import traceback as tb
@@ -189,3 +190,15 @@ def enqueue(name: str, *, trigger: str, user: Any = None, schedule: Schedule | N
     )
     async_task(RUN_FUNC, name, trigger=trigger, run_id=job_run.pk, task_name=f"{name} (run {job_run.pk})")
     return job_run
+
+
+def job_name(schedule: Schedule) -> str | None:
+    """The job a schedule runs, when it runs one of ours (func = jobs.run, args = 'name')."""
+    if schedule.func != RUN_FUNC or not schedule.args:
+        return None
+    try:
+        value = ast.literal_eval(schedule.args)
+    except (ValueError, SyntaxError):
+        return None
+    name = value[0] if isinstance(value, tuple) and value else value
+    return name if isinstance(name, str) and name in JOBS else None

@@ -208,25 +208,36 @@ def breakers() -> list[dict[str, Any]]:
 def schedules() -> list[dict[str, Any]]:
     """Every django-q2 schedule with its next run and its last run: our JobRun when the job
     records one, else django-q2's own task result."""
+    from timedify_ops.jobs import job_name
+
     rows = []
     for s in Schedule.objects.order_by("next_run", "name"):
-        last = s.job_runs.exclude(status="running").order_by("-started_at").first()
+        # The job's latest run however it was started (schedule, run now, command).
+        job = job_name(s)
+        runs = JobRun.objects.filter(task=job) if job else s.job_runs.all()
+        last = runs.exclude(status="running").order_by("-started_at").first()
         row: dict[str, Any] = {
             "id": s.pk,
             "name": s.name or s.func,
             "func": s.func,
             "next_run": s.next_run.isoformat() if s.next_run else None,
+            "next_run_at": s.next_run,
             "last_run": None,
+            "last_run_at": None,
             "last_status": None,
             "last_summary": "",
         }
         if last is not None:
-            row.update(last_run=last.started_at.isoformat(), last_status=last.status, last_summary=last.summary)
+            row.update(
+                last_run=last.started_at.isoformat(), last_run_at=last.started_at,
+                last_status=last.status, last_summary=last.summary,
+            )
         elif s.task:
             task = Task.objects.filter(id=s.task).values("started", "success", "result").first()
             if task:
                 row.update(
                     last_run=task["started"].isoformat(),
+                    last_run_at=task["started"],
                     last_status="ok" if task["success"] else "failed",
                     last_summary=str(task["result"] or "")[:200],
                 )
