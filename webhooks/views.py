@@ -21,7 +21,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from webhooks import verify
+from webhooks import logcontext, verify
 from webhooks.handlers import TOPIC_ALIASES
 from webhooks.processing import enqueue
 from webhooks.store import count_rejection, insert_event
@@ -100,6 +100,11 @@ def refuse(provider: str, refusal: Refusal) -> JsonResponse:
 
 
 def store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
+    with logcontext.scope(webhook_id=values["webhook_id"]):
+        return _store_and_ack(values, started)
+
+
+def _store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
     values["ack_latency_ms"] = (time.perf_counter() - started) * 1000
     try:
         event_id = insert_event(**values)
@@ -110,6 +115,7 @@ def store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
         return response
     if event_id is None:
         return JsonResponse({"status": "duplicate"})
+    logcontext.bind(event_pk=event_id)
     # Committed (autocommit): hand it to a worker. A failed enqueue loses nothing, the
     # sweeper finds events that were stored but never picked up.
     transaction.on_commit(lambda: enqueue(event_id))

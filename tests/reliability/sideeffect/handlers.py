@@ -1,0 +1,33 @@
+"""Handlers whose every run is counted: one row per run in reliability_side_effect.
+
+The row is written inside the processing transaction, like any handler's database work:
+a run that commits leaves exactly one row, a run that is killed or loses its claim
+leaves none. A count above 1 for an event means it was processed twice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django.db import connection
+
+from webhooks.errors import PermanentError
+from webhooks.handlers import HandlerContext, handler
+
+TABLE = "reliability_side_effect"
+CREATE_TABLE = f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, event_pk bigint NOT NULL, webhook_id text NOT NULL)"
+
+
+@handler("reliability/record")
+def record(ctx: HandlerContext) -> str:
+    # A little work, so a kill -9 lands in the middle of some runs.
+    time.sleep(int(os.environ.get("RELIABILITY_HANDLER_SLEEP_MS", "0")) / 1000)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {TABLE} (event_pk, webhook_id) VALUES (%s, %s)", [ctx.event.pk, ctx.event.webhook_id])  # noqa: S608
+    return "recorded"
+
+
+@handler("reliability/fail")
+def fail(ctx: HandlerContext) -> str:
+    raise PermanentError("this topic always fails (reliability scenario)")
