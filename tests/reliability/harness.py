@@ -132,6 +132,12 @@ class PrivateRedis:
     def dbsize(self) -> int:
         return int(self.command("DBSIZE").lstrip(":"))
 
+    def queued(self) -> int:
+        """Tasks waiting in django-q2's Redis lists (every list key's length)."""
+        lines = self.command("KEYS", "*").splitlines()
+        names = [line for line in lines[1:] if not line.startswith("$")]
+        return sum(int(self.command("LLEN", name).lstrip(":")) for name in names if self.command("TYPE", name) == "+list")
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
