@@ -236,3 +236,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django-q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True}},
 }
+# Error reports hide HMAC headers, cookies and connection URLs as well as Django's defaults.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "timedify_ops.reporting.SecretsReporterFilter"
