@@ -31,3 +31,10 @@ def record(ctx: HandlerContext) -> str:
 @handler("reliability/fail")
 def fail(ctx: HandlerContext) -> str:
     raise PermanentError("this topic always fails (reliability scenario)")
+
+
+def record_schedule_run(name: str) -> str:
+    """A scheduled task that counts its runs (scale-out scenario)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {TABLE} (event_pk, webhook_id) VALUES (0, %s)", [f"schedule:{name}"])  # noqa: S608
+    return f"ran {name}"
