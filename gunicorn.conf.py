@@ -50,3 +50,10 @@ if os.environ.get("LOG_FORMAT") == "json":
     )
 else:
     access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms %(D)sus webhook_id=%({x-shopify-webhook-id}i)s'
+
+# gunicorn's control socket (`gunicornc`) defaults to ~/.gunicorn/gunicorn.ctl, shared by
+# every gunicorn of the user and unwritable under ProtectHome/a read-only image: off
+# unless GUNICORN_CONTROL_SOCKET names a path of its own.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
