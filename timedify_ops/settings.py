@@ -189,6 +189,14 @@ WEBHOOK_RETRY_DELAYS = [float(x) for x in envlist("WEBHOOK_RETRY_DELAYS", "0.3,0
 # How long a worker owns an event it claimed; past it the sweeper hands it to another.
 WEBHOOK_LEASE_SECONDS = envint("WEBHOOK_LEASE_SECONDS", 120, minimum=1)
 
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django-q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True}},
+}
 
 # --- Production: sessions, login throttling, logging ------------------------------------
 # Admin sessions end after SESSION_COOKIE_AGE seconds (8 hours) and when the browser closes.
@@ -224,17 +232,12 @@ AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
 LOG_FORMAT = envstr("LOG_FORMAT", "plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"Unexpected value LOG_FORMAT={LOG_FORMAT!r}: use plain or json")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"webhook": {"()": "webhooks.logcontext.WebhookContextFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s%(webhook_suffix)s"},
-        "json": {"()": "timedify_ops.jsonlog.JsonFormatter"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["webhook"]}},
-    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django-q": {"level": envstr("Q_LOG_LEVEL", "INFO"), "propagate": True}},
+# The console handler above gets the webhook context filter and the chosen format.
+LOGGING["filters"] = {"webhook": {"()": "webhooks.logcontext.WebhookContextFilter"}}
+LOGGING["formatters"] = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s%(webhook_suffix)s"},
+    "json": {"()": "timedify_ops.jsonlog.JsonFormatter"},
 }
+LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["webhook"]}}
 # Error reports hide HMAC headers, cookies and connection URLs as well as Django's defaults.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "timedify_ops.reporting.SecretsReporterFilter"

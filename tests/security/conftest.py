@@ -1,10 +1,10 @@
 """Roles of the console for the security tests: anonymous, a non-staff user, Viewer,
 Support and a superuser.
 
-HOOK for the admin owners: `ROLE_PERMISSIONS` says which permissions each group gets when
-the project has not created the groups itself. When a command or migration creates the
-Viewer and Support groups, call it from `roles` instead, and list the admin actions
-Support may run in `SUPPORT_ACTIONS` (test_permissions.py): every other action must be
+HOOK for the admin owners: when the project creates the Viewer and Support groups (a
+migration and a post_migrate top-up), `roles` uses them as they are; `ROLE_PERMISSIONS` is
+only the fallback for a database without them, and mirrors them. The admin actions Support
+may run are listed in `SUPPORT_ACTIONS` (test_permissions.py): every other action must be
 hidden from Support, and every action from Viewer.
 """
 
@@ -24,7 +24,7 @@ ROLE_PERMISSIONS: dict[str, Q] = {
     "Viewer": Q(content_type__app_label__in=CONSOLE_APPS, codename__startswith="view_"),
     # Viewer plus the dead-letter workflow (replay, resolve, ignore).
     "Support": Q(content_type__app_label__in=CONSOLE_APPS, codename__startswith="view_")
-    | Q(content_type__app_label="deadletters", codename__in=["replay_deadletter", "resolve_deadletter", "change_deadletter"]),
+    | Q(content_type__app_label="deadletters", codename__in=["replay_deadletter", "resolve_deadletter"]),
 }
 
 

@@ -16,9 +16,10 @@ from conftest import shopify_headers
 from tests.security.conftest import client_for
 
 ROLES = ["anonymous", "nonstaff", "staff_no_perms", "viewer", "support", "superuser"]
-# HOOK: admin actions Support may run, by name (e.g. "replay_selected"); every other
-# action must be hidden from Support. Viewer sees none.
-SUPPORT_ACTIONS: set[str] = set()
+# HOOK: the admin actions Support may run, by name (the dead-letter admin's replay, dry
+# run, resolve and ignore); every other action (cleanup, routing, django-q2's resubmit,
+# delete) must be hidden from Support. Viewer sees none.
+SUPPORT_ACTIONS: set[str] = {"replay", "replay_matching", "dry_run", "resolve", "ignore"}
 
 
 @pytest.mark.django_db
