@@ -220,6 +220,8 @@ AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# No start-up banner on every process start (lock-outs themselves are still logged).
+AXES_VERBOSE = envbool("AXES_VERBOSE", False)
 # Behind a proxy the client address is the first X-Forwarded-For entry; AXES_IPWARE_PROXY_COUNT
 # says how many proxies to trust (0: use REMOTE_ADDR).
 AXES_IPWARE_PROXY_COUNT = envint("AXES_IPWARE_PROXY_COUNT", 0, minimum=0) or None

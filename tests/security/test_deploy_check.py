@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
@@ -24,6 +25,8 @@ PRODUCTION_ENV = {
     "SHOPIFY_API_SECRET": "production-shopify-secret",
     "STRIPE_WEBHOOK_SECRET": "whsec_production",
     "LOG_FORMAT": "json",
+    # Shops' offline tokens are encrypted with it (a system check refuses an empty key).
+    "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
 }
 
 
