@@ -14,7 +14,7 @@ import pytest
 
 from conftest import IN_CI
 from tests.reliability import harness
-from tests.reliability.sideeffect.handlers import CREATE_TABLE
+from tests.reliability.sideeffect.schema import CREATE_TABLE
 
 TEMPLATE = "reliability_template"
 

@@ -12,11 +12,9 @@ import time
 
 from django.db import connection
 
+from tests.reliability.sideeffect.schema import TABLE
 from webhooks.errors import PermanentError
 from webhooks.handlers import HandlerContext, handler
-
-TABLE = "reliability_side_effect"
-CREATE_TABLE = f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, event_pk bigint NOT NULL, webhook_id text NOT NULL)"
 
 
 @handler("reliability/record")
