@@ -7,3 +7,6 @@ class TimedifyOpsConfig(AppConfig):
 
     def ready(self) -> None:
         from timedify_ops import checks  # noqa: F401  (registers system checks)
+        from timedify_ops.adminsecurity import require_change_permission_for_task_resubmit
+
+        require_change_permission_for_task_resubmit()

@@ -8,6 +8,7 @@ variables are listed in README.md, "Configuration".
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +155,16 @@ MEDIA_ROOT = VAR_DIR / "media"
 # --- Security --------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG and not TESTING)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", not DEBUG and not TESTING)
+# TLS is terminated by the proxy in front of gunicorn; these are opt-in so a laptop over
+# http keeps working. docs/deploy.md lists the production values (`check --deploy` clean).
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe /health over plain http: no redirect for it.
+SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 if envbool("SECURE_PROXY_SSL_HEADER", False):
+    # Only behind a proxy that overwrites X-Forwarded-Proto: a client could fake it otherwise.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- I18N ------------------------------------------------------------------------------
@@ -291,3 +299,49 @@ ALERT_HEALTH_MAX_AGE_SECONDS = envint("ALERT_HEALTH_MAX_AGE_SECONDS", 600, minim
 ALERT_EMAILS = envlist("ALERT_EMAILS")
 ALERT_WEBHOOK_URL = envsecret("ALERT_WEBHOOK_URL")
 ALERT_FROM_EMAIL = envstr("ALERT_FROM_EMAIL", "timedify-ops@localhost")
+
+# --- Production: sessions, login throttling, logging ------------------------------------
+# Admin sessions end after SESSION_COOKIE_AGE seconds (8 hours) and when the browser closes.
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = envbool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)
+SESSION_COOKIE_HTTPONLY = True
+
+# django-axes: AXES_FAILURE_LIMIT failed admin logins for one username from one IP lock
+# that pair out for AXES_COOLOFF_MINUTES; a correct password is refused meanwhile.
+INSTALLED_APPS.append("axes")
+# Last, so it turns the lockout flag set during authentication into a 429 page.
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Off by default under pytest: Django's test Client.login() calls authenticate() without a
+# request, which axes refuses. The login-throttling tests turn it on.
+AXES_ENABLED = envbool("AXES_ENABLED", not TESTING)
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# No start-up banner on every process start (lock-outs themselves are still logged).
+AXES_VERBOSE = envbool("AXES_VERBOSE", False)
+# Behind a proxy the client address is the first X-Forwarded-For entry; AXES_IPWARE_PROXY_COUNT
+# says how many proxies to trust (0: use REMOTE_ADDR).
+AXES_IPWARE_PROXY_COUNT = envint("AXES_IPWARE_PROXY_COUNT", 0, minimum=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+# Never write the submitted password (or anything like it) into the access log tables.
+AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2"]
+
+# LOG_FORMAT=json: one JSON object per line (for a log shipper), with webhook_id and
+# event_pk on every line written while an event is being ingested or processed.
+LOG_FORMAT = envstr("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"Unexpected value LOG_FORMAT={LOG_FORMAT!r}: use plain or json")
+# The console handler above gets the webhook context filter and the chosen format.
+LOGGING["filters"] = {"webhook": {"()": "webhooks.logcontext.WebhookContextFilter"}}
+LOGGING["formatters"] = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s%(webhook_suffix)s"},
+    "json": {"()": "timedify_ops.jsonlog.JsonFormatter"},
+}
+LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["webhook"]}}
+# Error reports hide HMAC headers, cookies and connection URLs as well as Django's defaults.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "timedify_ops.reporting.SecretsReporterFilter"

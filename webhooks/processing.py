@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from webhooks import handlers
+from webhooks import handlers, logcontext
 from webhooks.errors import PermanentError, RetryLater
 from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, Shop, WebhookEvent
 from webhooks.signals import event_dead
@@ -203,12 +203,14 @@ def _die(event: WebhookEvent, result: AttemptResult) -> None:
     logger.warning("event %s (%s) dead after %s attempts: %s", event.pk, event.webhook_id, event.attempts, result.error_class)
 
 
+@logcontext.scoped
 def process_event(event_id: int, *, trigger: str = "worker") -> str:
     """Claim and process one event; returns the final status, or "skipped" if not claimed."""
     lease = claim(event_id)
     if lease is None:
         return "skipped"
     event = WebhookEvent.objects.get(pk=event_id)
+    logcontext.bind(webhook_id=event.webhook_id)
     func = handlers.resolve(event)
     if func is None:
         _ignore(event, trigger)
@@ -237,6 +239,7 @@ def process_event(event_id: int, *, trigger: str = "worker") -> str:
     raise AssertionError("unreachable")
 
 
+@logcontext.scoped
 def replay_event(event_id: int, *, trigger: str = "replay") -> AttemptResult | None:
     """Run one attempt of a dead (or failed) event. None when it could not be claimed
     (already being replayed, or no longer dead). Success marks it processed; failure puts
@@ -245,6 +248,7 @@ def replay_event(event_id: int, *, trigger: str = "replay") -> AttemptResult | N
     if lease is None:
         return None
     event = WebhookEvent.objects.get(pk=event_id)
+    logcontext.bind(webhook_id=event.webhook_id)
     func = handlers.resolve(event)
     if func is None:
         _ignore(event, trigger)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from webhooks import verify
+from webhooks import logcontext, verify
 from webhooks.handlers import TOPIC_ALIASES
 from webhooks.processing import enqueue
 from webhooks.store import count_rejection, insert_event
@@ -64,13 +65,42 @@ def read_body(request: HttpRequest) -> bytes:
     return body
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _storable(value: Any) -> Any:
+    """NUL and lone surrogates (only reachable through \\u escapes) replaced by U+FFFD:
+    PostgreSQL's jsonb and SQLite's JSON check refuse them, and the event must be kept."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        # NaN, Infinity and 1e400 parse in Python but no database stores them: refuse
+        # them here (400) rather than fail the INSERT (500 on SQLite, 503 forever on PostgreSQL).
+        payload = json.loads(text, parse_float=_finite, parse_constant=_not_json)
     except (UnicodeDecodeError, ValueError):
         raise Refusal(400, "bad_json", "body is not valid UTF-8 JSON") from None
     if not isinstance(payload, dict):
         raise Refusal(400, "bad_json", "body must be a JSON object")
+    lowered = text.lower()
+    if "\\u0000" in lowered or "\\ud" in lowered:
+        payload = _storable(payload)
     return payload
 
 
@@ -100,6 +130,11 @@ def refuse(provider: str, refusal: Refusal) -> JsonResponse:
 
 
 def store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
+    with logcontext.scope(webhook_id=values["webhook_id"]):
+        return _store_and_ack(values, started)
+
+
+def _store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
     values["ack_latency_ms"] = (time.perf_counter() - started) * 1000
     try:
         event_id = insert_event(**values)
@@ -110,6 +145,7 @@ def store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
         return response
     if event_id is None:
         return JsonResponse({"status": "duplicate"})
+    logcontext.bind(event_pk=event_id)
     # Committed (autocommit): hand it to a worker. A failed enqueue loses nothing, the
     # sweeper finds events that were stored but never picked up.
     transaction.on_commit(lambda: enqueue(event_id))
