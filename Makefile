@@ -33,8 +33,13 @@ test: $(VENV)/.dev
 test-browser: $(VENV)/.dev
 	$(VENV)/bin/pytest -m browser $(PYTEST_ARGS)
 
+# Crash, restart and load scenarios on a private PostgreSQL and Redis (docs/deploy.md).
 test-reliability: $(VENV)/.dev
-	$(VENV)/bin/pytest -m reliability $(PYTEST_ARGS)
+	PYTEST=$(VENV)/bin/pytest scripts/reliability.sh $(PYTEST_ARGS)
+
+# Production-like: gunicorn and a qcluster against PostgreSQL (and Redis), DEBUG off.
+serve: $(VENV)/.runtime
+	VENV=$(VENV) scripts/serve.sh
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
