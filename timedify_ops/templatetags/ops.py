@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
@@ -39,3 +39,16 @@ def ms(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:.1f} ms"
+
+
+@register.filter
+def iso_time(value: str | None) -> str:
+    """An ISO timestamp from the figures (kept as text for /api/metrics), for people:
+    "2026-11-24 02:14:49 UTC". Empty stays empty, so `|default:"never"` still works."""
+    if not value:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
