@@ -7,8 +7,9 @@ set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 "$PYTHON" manage.py migrate --no-input
-if "$PYTHON" manage.py help setup_schedules >/dev/null 2>&1; then
-    "$PYTHON" manage.py setup_schedules
-fi
+# The database cache (used without REDIS_URL) holds the clusters' heartbeats; a no-op
+# when the cache is Redis.
+"$PYTHON" manage.py createcachetable
+"$PYTHON" manage.py setup_schedules
 "$PYTHON" manage.py collectstatic --no-input --verbosity 0
 "$PYTHON" manage.py check --deploy --fail-level WARNING
