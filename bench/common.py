@@ -21,6 +21,20 @@ SHOPIFY_SECRET = "bench-shopify-secret"  # noqa: S105 - a throwaway secret of th
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdefghijklmnop"  # noqa: S105
 
 
+BENCH_QUEUE = "timedify-bench"  # the django-q2 queue of the bench's servers and clusters
+
+
+def purge_redis_queue(redis_url: str) -> None:
+    """Drop tasks an earlier phase left in the bench's Redis queue (its events are gone)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(BENCH_QUEUE)
+    finally:
+        client.close()
+
+
 class NotAvailable(Exception):
     """The build lacks what a scenario needs; the message names what is missing."""
 
@@ -100,6 +114,7 @@ def child_env(opts: Options, **extra: str) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
         Q_LOG_LEVEL="WARNING",
+        Q_CLUSTER_NAME=BENCH_QUEUE,
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)
