@@ -45,7 +45,7 @@ def generate_events(
                    jsonb_build_array('read_orders', 'write_products'), 'total_price', '199.00',
                    'line_items', jsonb_build_array(jsonb_build_object('id', i, 'sku', 'SKU-1', 'quantity', 1)),
                    'note', repeat('x', 600)),
-               s, CASE WHEN s = 'dead' THEN 5 ELSE 1 END,
+               s, CASE WHEN s = 'dead' THEN 5 WHEN s = 'received' THEN 0 ELSE 1 END,
                CASE WHEN s IN ('dead', 'failed') THEN 'RuntimeError: upstream said no to order ' || i ELSE '' END,
                2.5, CASE WHEN s = 'processed' THEN 4.0 END,
                CASE WHEN s <> 'received' THEN r + interval '150 milliseconds' END, r, false
