@@ -13,7 +13,18 @@ import uuid
 from typing import Any
 
 from bench.baseline_app import SCRATCH_TABLE
-from bench.common import Options, Results, child_env, execute, gunicorn, process_tree, reset_event_tables, rss_kb, run_loadgen, say
+from bench.common import (
+    Options,
+    Results,
+    child_env,
+    execute,
+    gunicorn,
+    process_tree,
+    reset_event_tables,
+    rss_kb,
+    run_loadgen,
+    say,
+)
 
 NAME = "ingest"
 FIXED_RATE = 100.0

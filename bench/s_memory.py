@@ -13,7 +13,15 @@ import time
 
 from bench import datagen
 from bench.common import (
-    Options, Results, child_env, process_tree, qcluster, reset_event_tables, rss_kb, say, scalar,
+    Options,
+    Results,
+    child_env,
+    process_tree,
+    qcluster,
+    reset_event_tables,
+    rss_kb,
+    say,
+    scalar,
 )
 
 NAME = "memory"

@@ -14,7 +14,18 @@ import time
 import uuid
 from typing import Any
 
-from bench.common import Options, Results, child_env, gunicorn, purge_redis_queue, qcluster, reset_event_tables, run_loadgen, say, scalar
+from bench.common import (
+    Options,
+    Results,
+    child_env,
+    gunicorn,
+    purge_redis_queue,
+    qcluster,
+    reset_event_tables,
+    run_loadgen,
+    say,
+    scalar,
+)
 
 NAME = "processing"
 TOPIC = "app/scopes_update"
@@ -100,6 +111,7 @@ def run(opts: Options, results: Results) -> None:
         stats = ack_to_processed(prefix)
         growth = slope(sampler.samples)
         peak = max((b for _, b in sampler.samples), default=0)
+        drained = f"in {drained_in:.1f}s" if drained_in is not None else f"NOT within {DRAIN_SECONDS}s"
         # Flat: over the whole load phase the fitted backlog grew by less than one second of intake.
         flat = growth * opts.processing_seconds < opts.processing_rate
         results.raw.setdefault(NAME, {})[broker] = {"load": load, "stats": stats, "backlog": sampler.samples}
@@ -113,7 +125,7 @@ def run(opts: Options, results: Results) -> None:
         results.add(NAME, f"{broker} broker backlog growth", round(growth, 2), "events/s",
                     target=f"flat (< {opts.processing_rate:g} over the run)", met=flat,
                     how=f"least-squares slope of the backlog sampled every second; peak {peak}; "
-                        f"drained {'in %.1fs' % drained_in if drained_in is not None else 'NOT within %ds' % DRAIN_SECONDS} after the load")
+                        f"drained {drained} after the load")
         unprocessed = int(stats["events"]) - int(stats["processed"])
         results.add(NAME, f"{broker} broker events not finished", unprocessed, "", target="0", met=unprocessed == 0,
                     how=f"events of the run without processed_at {DRAIN_SECONDS}s after the load stopped")

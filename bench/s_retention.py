@@ -17,7 +17,17 @@ from typing import Any
 
 from bench import datagen
 from bench.common import (
-    PYTHON, ROOT, NotAvailable, Options, Results, child_env, gunicorn, reset_event_tables, run_loadgen, say, scalar,
+    PYTHON,
+    ROOT,
+    NotAvailable,
+    Options,
+    Results,
+    child_env,
+    gunicorn,
+    reset_event_tables,
+    run_loadgen,
+    say,
+    scalar,
 )
 
 NAME = "retention"
