@@ -59,7 +59,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     def pick(value: float | int | None, full: float | int, tiny: float | int) -> float | int:
         return value if value is not None else (tiny if smoke else full)
 
-    redis_url = "" if args.no_redis else os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    redis_url = "" if args.no_redis else redis_if_reachable(os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     admin_events = int(pick(args.admin_events, 1_000_000, 2_000))
     retention_events = int(pick(args.retention_events, 1_000_000, 2_000))
     opts = Options(
@@ -80,6 +80,21 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         rounds=int(pick(args.rounds, 2, 1)),
     )
     return args, opts
+
+
+def redis_if_reachable(url: str) -> str:
+    """The Redis URL, or "" (with a note) when nothing answers there: its variants are skipped."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        say(f"Redis at {url.split('@')[-1]} does not answer ({exc}): the Redis variants are skipped.")
+        return ""
+    finally:
+        client.close()
+    return url
 
 
 def setup_django(opts: Options, allow_sqlite: bool) -> None:
