@@ -37,6 +37,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds per scenario: keeps the harness working")
     parser.add_argument("--allow-sqlite", action="store_true", help="run on SQLite anyway (figures mean little)")
+    parser.add_argument("--force", action="store_true", help="use a database that has events the bench did not make")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis variants")
     parser.add_argument("--seconds", type=float, help="length of each ingest load phase (default 10)")
     parser.add_argument("--rounds", type=int, help="alternating baseline/console rounds for ingest (default 2)")
@@ -97,7 +98,7 @@ def redis_if_reachable(url: str) -> str:
     return url
 
 
-def setup_django(opts: Options, allow_sqlite: bool) -> None:
+def setup_django(opts: Options, allow_sqlite: bool, force: bool = False) -> None:
     os.environ["DATABASE_URL"] = opts.database_url
     os.environ.pop("REDIS_URL", None)  # the harness itself uses the ORM broker; variants set their own
     os.environ.update(DEBUG="0", DJANGO_SETTINGS_MODULE="timedify_ops.settings", LOG_LEVEL="WARNING")
@@ -116,6 +117,27 @@ def setup_django(opts: Options, allow_sqlite: bool) -> None:
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
     call_command("createcachetable", verbosity=0)
+    claim_database(force)
+
+
+def claim_database(force: bool) -> None:
+    """The bench empties tables: refuse a database that holds events the bench did not make.
+
+    A database the bench has used carries a `bench_owned` table; one without it is taken
+    only while it has no events (or with --force).
+    """
+    from django.db import connection
+
+    from bench.common import execute, scalar
+
+    if connection.vendor != "postgresql":
+        return
+    owned = scalar("SELECT to_regclass('bench_owned') IS NOT NULL")
+    if not owned and scalar("SELECT EXISTS (SELECT 1 FROM webhooks_webhookevent)") and not force:
+        say("This database holds webhook events and was not set up by the bench, which empties the event tables. "
+            "Point DATABASE_URL at a database of its own (or pass --force).")
+        raise SystemExit(2)
+    execute("CREATE TABLE IF NOT EXISTS bench_owned (created_at timestamptz DEFAULT now())")
 
 
 def ensure_database(url: str) -> None:
@@ -167,7 +189,7 @@ def write_markdown(results: Results, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args, opts = parse(argv)
     sys.path.insert(0, str(ROOT))
-    setup_django(opts, args.allow_sqlite)
+    setup_django(opts, args.allow_sqlite, args.force)
     results = Results(
         started_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine=machine(),
         options={k: v for k, v in asdict(opts).items()},
@@ -179,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.scenarios or list(SCENARIOS):
         say(f"\n== {name} ==")
         t0 = time.monotonic()
+        load_before = os.getloadavg()[0]
         try:
             importlib.import_module(SCENARIOS[name]).run(opts, results)
         except NotAvailable as missing:
@@ -188,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             results.unavailable[name] = "crashed: " + traceback.format_exc().strip().splitlines()[-1]
             traceback.print_exc()
-        say(f"  ({name} took {time.monotonic() - t0:.0f}s)")
+        load_after = os.getloadavg()[0]
+        say(f"  ({name} took {time.monotonic() - t0:.0f}s; load average {load_before:.1f} before, {load_after:.1f} after)")
+        if name not in results.unavailable:
+            # Other work on a shared machine moves absolute figures: say how busy it was.
+            results.add(name, "machine load average (1 min) before / after", f"{load_before:.1f} / {load_after:.1f}", "",
+                        how=f"os.getloadavg() on {os.cpu_count()} cores; above the core count, other work competed")
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "results.json"), "w") as fh:
         json.dump(asdict(results), fh, indent=2, default=str)

@@ -7,10 +7,17 @@ failed or dead, each with one attempt row, and payloads of about a kilobyte.
 
 from __future__ import annotations
 
-from bench.common import execute, scalar
+from bench.common import NotAvailable, execute, scalar
 
 TOPICS = ["orders/create", "orders/updated", "products/update", "app/scopes_update", "customers/create", "orders/paid"]
 SHOPS = 1000
+
+
+def require_postgresql() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise NotAvailable("PostgreSQL (the data generators use generate_series and jsonb)")
 
 
 def generate_events(
@@ -22,6 +29,7 @@ def generate_events(
     Ages spread evenly between min and max age (newest last). `status` None mixes 95 %
     processed, 3 % ignored, 1 % failed and 1 % dead. Returns the (first, last) event id.
     """
+    require_postgresql()
     topics = "ARRAY[" + ",".join(f"'{t}'" for t in TOPICS) + "]"
     topic_sql = f"'{topic}'" if topic else f"({topics})[1 + (i %% {len(TOPICS)})]"
     status_sql = (

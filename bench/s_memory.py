@@ -30,6 +30,8 @@ WARMUP_FRACTION = 0.1
 
 
 def run(opts: Options, results: Results) -> None:
+    from django.conf import settings
+
     from webhooks.processing import enqueue
 
     reset_event_tables()
@@ -77,4 +79,4 @@ def run(opts: Options, results: Results) -> None:
     largest = max(kb for series in samples.values() for _, kb in series)
     results.add(NAME, "largest cluster process RSS", round(largest / 1024, 1), "MiB", how="max VmRSS seen")
     results.add(NAME, "events processed", f"{done} of {count}", "", target=str(count), met=done >= count,
-                how=f"{elapsed:.0f}s, {done / elapsed:.0f} events/s with Q_WORKERS={env.get('Q_WORKERS', '2')}")
+                how=f"{elapsed:.0f}s, {done / elapsed:.0f} events/s with {settings.Q_CLUSTER['workers']} workers")
