@@ -7,7 +7,7 @@ PIP    := $(VENV)/bin/pip
 PG_SELECTED := $(if $(filter postgres%,$(DATABASE_URL)),,and not postgres)
 PYTEST_ARGS ?=
 
-.PHONY: run test demo lint check test-browser test-reliability bench serve clean
+.PHONY: run test demo lint check test-browser test-reliability bench bench-smoke serve clean
 
 # Reinstall only when a requirements file changed, so a second `make run` starts fast.
 $(VENV)/.runtime: requirements.txt
@@ -45,6 +45,15 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	DEBUG=1 $(VENV)/bin/mypy .
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+BENCH_ARGS ?=
+# Benchmarks on PostgreSQL from DATABASE_URL (a database of the bench's own; docs/benchmarks.md).
+bench: $(VENV)/.dev
+	$(PY) -m bench $(BENCH_ARGS)
+
+# Tiny sizes, seconds: keeps the harness working in CI; asserts no timing.
+bench-smoke: $(VENV)/.dev
+	$(PY) -m bench --smoke $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis

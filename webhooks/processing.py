@@ -11,10 +11,12 @@ One code path serves the worker task, the sweeper, replays and dry runs:
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback as tb
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -61,13 +63,28 @@ class _DryRunRollback(Exception):
     pass
 
 
+_BROKER: tuple[int, Any] | None = None
+
+
+def _broker() -> Any:
+    """One django-q2 broker per process. async_task builds a new one per task otherwise,
+    which with Redis is a new client and connection per delivery. Keyed by pid so that a
+    forked worker never shares its parent's socket."""
+    global _BROKER
+    if _BROKER is None or _BROKER[0] != os.getpid():
+        from django_q.brokers import get_broker
+
+        _BROKER = (os.getpid(), get_broker())
+    return _BROKER[1]
+
+
 def enqueue(event_id: int) -> bool:
     """Hand an event to the worker cluster. Never raises: the sweeper covers a failure."""
     from django_q.tasks import async_task
 
     try:
         # save=False: no django-q2 Success row per event (its pruning locks the table).
-        async_task(TASK, event_id, save=False, task_name=f"event-{event_id}")
+        async_task(TASK, event_id, save=False, task_name=f"event-{event_id}", broker=_broker())
     except Exception:  # noqa: BLE001
         logger.warning("could not enqueue event %s; the sweeper will retry", event_id, exc_info=True)
         return False
