@@ -85,7 +85,7 @@ def ack_to_processed(prefix: str) -> dict[str, Any]:
 
 
 def run(opts: Options, results: Results) -> None:
-    brokers = [("orm", {})] + ([("redis", {"REDIS_URL": opts.redis_url})] if opts.redis_url else [])
+    brokers: list[tuple[str, dict[str, str]]] = [("orm", {})] + ([("redis", {"REDIS_URL": opts.redis_url})] if opts.redis_url else [])
     for broker, extra in brokers:
         reset_event_tables()
         if broker == "redis":
