@@ -64,7 +64,7 @@ def launch(var_dir: Path, port: int, log: Path) -> tuple[subprocess.Popen[str], 
 
 def interrupt(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl+C
-    proc.wait(timeout=45)
+    proc.wait(timeout=90)
 
 
 def wait_healthy(port: int) -> dict[str, object]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from cryptography.fernet import Fernet
 
 from conftest import SHOPIFY_SECRET
 from webhooks.verify import shopify_signature
@@ -206,6 +207,8 @@ def base_env(workdir: Path, database_url: str, redis_url: str, **extra: str) -> 
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         SHOPIFY_API_SECRET=SHOPIFY_SECRET,
+        # Production settings refuse to start without a key for the shops' tokens.
+        TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         TIMEDIFY_VAR_DIR=str(workdir / "var"),
         Q_CLUSTER_NAME="reliability",
