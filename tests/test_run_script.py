@@ -3,6 +3,7 @@ Ctrl+C stops everything it started."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -55,16 +56,35 @@ def launch(var_dir: Path, port: int, log: Path) -> tuple[subprocess.Popen[str], 
     with log.open("w") as sink:
         proc = subprocess.Popen([sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=sink, stderr=sink, text=True)
     deadline = time.monotonic() + 90
-    while "Ctrl+C stops both" not in (output := log.read_text()):
-        assert proc.poll() is None, output
-        assert time.monotonic() < deadline, output
-        time.sleep(0.2)
+    try:
+        while "Ctrl+C stops both" not in (output := log.read_text()):
+            assert proc.poll() is None, output
+            assert time.monotonic() < deadline, output
+            time.sleep(0.2)
+    except BaseException:
+        interrupt(proc)
+        raise
     return proc, output
 
 
-def interrupt(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl+C
-    proc.wait(timeout=90)
+def interrupt(proc: subprocess.Popen[str]) -> list[int]:
+    """Ctrl+C, as the terminal sends it. Returns the processes the launcher started that
+    were still alive once it exited (there should be none), after killing them, so a
+    failing test never leaves a console running."""
+    children = descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    survivors: list[int] = []
+    try:
+        proc.wait(timeout=90)
+        time.sleep(0.5)
+        survivors = [pid for pid in children | descendants(proc.pid) if alive(pid)]
+    finally:
+        for pid in children | descendants(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    return survivors
 
 
 def wait_healthy(port: int) -> dict[str, object]:
@@ -105,11 +125,11 @@ def test_it_serves_the_console_with_a_worker_and_ctrl_c_leaves_nothing_behind(tm
         )
         assert "Log out" in response.text or "logout" in response.text
     finally:
-        interrupt(proc)
+        survivors = interrupt(proc)
     rest = (tmp_path / "run1.log").read_text()
     assert proc.returncode == 0, rest
     assert "Stopped." in rest
-    time.sleep(0.5)
+    assert survivors == []
     assert [pid for pid in children if alive(pid)] == []
 
     # A second run reuses the database and prints the same login, without reseeding.
@@ -118,5 +138,6 @@ def test_it_serves_the_console_with_a_worker_and_ctrl_c_leaves_nothing_behind(tm
         assert re.search(r"Login: (\S+) / (\S+)", output2).group(2) == login.group(2)  # type: ignore[union-attr]
         assert "Seeded" not in output2
     finally:
-        interrupt(proc2)
+        survivors = interrupt(proc2)
     assert proc2.returncode == 0
+    assert survivors == []
