@@ -102,9 +102,9 @@ def setup_django(opts: Options, allow_sqlite: bool, force: bool = False) -> None
     os.environ["DATABASE_URL"] = opts.database_url
     os.environ.pop("REDIS_URL", None)  # the harness itself uses the ORM broker; variants set their own
     os.environ.update(DEBUG="0", DJANGO_SETTINGS_MODULE="timedify_ops.settings", LOG_LEVEL="WARNING")
-    from bench.common import BENCH_QUEUE, SECRET_KEY, SHOPIFY_SECRET
+    from bench.common import BENCH_QUEUE, SECRET_KEY, SHOPIFY_SECRET, TOKEN_ENCRYPTION_KEY
 
-    os.environ.update(SECRET_KEY=SECRET_KEY, SHOPIFY_API_SECRET=SHOPIFY_SECRET, Q_CLUSTER_NAME=BENCH_QUEUE, Q_LOG_LEVEL="WARNING")
+    os.environ.update(SECRET_KEY=SECRET_KEY, TOKEN_ENCRYPTION_KEY=TOKEN_ENCRYPTION_KEY, SHOPIFY_API_SECRET=SHOPIFY_SECRET, Q_CLUSTER_NAME=BENCH_QUEUE, Q_LOG_LEVEL="WARNING")
     if not opts.database_url.startswith(("postgres://", "postgresql://")):
         if not allow_sqlite:
             say(f"Refusing to benchmark {opts.database_url.split(':')[0]}: the figures only mean something on "

@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SHOPIFY_SECRET = "bench-shopify-secret"  # noqa: S105 - a throwaway secret of the bench run
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdefghijklmnop"  # noqa: S105
+# Production settings refuse to start without a key for the shops' offline tokens.
+TOKEN_ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
 BENCH_QUEUE = "timedify-bench"  # the django-q2 queue of the bench's servers and clusters
@@ -109,6 +113,7 @@ def child_env(opts: Options, **extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="timedify_ops.settings",
         DEBUG="0",
         SECRET_KEY=SECRET_KEY,
+        TOKEN_ENCRYPTION_KEY=TOKEN_ENCRYPTION_KEY,
         SHOPIFY_API_SECRET=SHOPIFY_SECRET,
         DATABASE_URL=opts.database_url,
         ALLOWED_HOSTS="127.0.0.1,localhost",
