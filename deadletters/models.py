@@ -153,7 +153,10 @@ class DeadLetter(models.Model):
             # Error groups: count open dead letters by fingerprint.
             models.Index(fields=["fingerprint", "status"], name="deadletters_fingerprint"),
             # Filter and search by shop.
-            models.Index(fields=["shop_domain", "status"], name="deadletters_shop"),
+            # (exact or prefix: pattern operator class on PostgreSQL, see webhooks' shop index).
+            models.Index(
+                fields=["shop_domain", "status"], name="deadletters_shop", opclasses=["varchar_pattern_ops", "varchar_ops"]
+            ),
             # Filter by topic; the dashboard's open dead letters by topic.
             models.Index(fields=["topic", "status"], name="deadletters_topic"),
             # DeadLetter.replay's claim takes an open row by primary key, or a "replaying" one

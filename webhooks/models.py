@@ -108,11 +108,16 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         for model, _ in self._relations(models.CASCADE):
             deleted[model._meta.label] = 0
         batches = 0
+        # Keyset pagination: each batch starts after the last one's highest key, so rows
+        # that are kept (pinned by a dead letter) are walked past once, not once per batch.
+        after = None
         while True:
             with transaction.atomic(using=self.db):
-                ids = list(self.deletable().order_by("pk").values_list("pk", flat=True)[:batch_size])
+                candidates = self.deletable() if after is None else self.deletable().filter(pk__gt=after)
+                ids = list(candidates.order_by("pk").values_list("pk", flat=True)[:batch_size])
                 if not ids:
                     break
+                after = ids[-1]
                 doomed = type(self)(self.model, using=self.db).filter(pk__in=ids).deletable()
                 for model, field in self._relations(models.CASCADE):
                     # Fast delete: EventAttempt has no dependents or signals of its own.
@@ -127,8 +132,6 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
             deleted[self.model._meta.label] += n
             if progress:
                 progress(n)
-            if n == 0:  # everything left in the batch became protected meanwhile
-                break
         return {**deleted, "batches": batches}
 
 
@@ -173,15 +176,23 @@ class WebhookEvent(models.Model):
         ordering = ["-received_at"]
         constraints = [
             # Delivery dedupe: ingest inserts with ON CONFLICT DO NOTHING against this.
-            models.UniqueConstraint(fields=["provider", "webhook_id"], name="webhooks_event_unique_delivery"),
+            # webhook_id leads so the admin's exact search by webhook id uses this index too
+            # (ON CONFLICT matches the column set, not its order).
+            models.UniqueConstraint(fields=["webhook_id", "provider"], name="webhooks_event_unique_delivery"),
         ]
         indexes = [
             # Retention (delete by age in batches) and the admin's default newest-first order.
             models.Index(fields=["received_at"], name="webhooks_event_received"),
             # Admin status filter and the dashboard's counts by status over time.
             models.Index(fields=["status", "received_at"], name="webhooks_event_status_recv"),
-            # Admin search and filter by shop; redaction and data requests per shop.
-            models.Index(fields=["shop_domain", "received_at"], name="webhooks_event_shop_recv"),
+            # Admin search and filter by shop (exact or the domain's beginning: the pattern
+            # operator class lets PostgreSQL use it for LIKE 'prefix%' under any collation;
+            # other databases ignore opclasses); redaction and data requests per shop.
+            models.Index(
+                fields=["shop_domain", "received_at"],
+                name="webhooks_event_shop_recv",
+                opclasses=["varchar_pattern_ops", "timestamptz_ops"],
+            ),
             # Admin topic filter; alerting's silence per topic.
             models.Index(fields=["topic", "received_at"], name="webhooks_event_topic_recv"),
             # Admin search by the provider's event id (exact match).

@@ -7,13 +7,14 @@ stopping half-way, writes one admin log entry per change and sends one message.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION, LogEntry
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -26,6 +27,10 @@ from deadletters.admin import confirm, pages
 from deadletters.batches import ReplayBatch
 from deadletters.models import DeadLetter, DeadLetterQuerySet
 from webhooks.admin.events import CappedPaginator, monospace, pretty_json, status_badge
+from webhooks.models import WebhookEvent
+
+# Looks like a host name: letters, digits and hyphens in dot-separated labels.
+SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -58,9 +63,24 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ("error_class", admin.AllValuesFieldListFilter), AgeFilter,
     )
     search_fields = ("shop_domain", "=event__webhook_id", "error_message", "error_class")
-    search_help_text = "A shop domain, a webhook id (exact), or words of the error."
+    search_help_text = "A shop domain (or its beginning), a webhook id (exact), or words of the error."
     ordering = ("-created_at",)
     list_per_page = 50
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[DeadLetter], search_term: str
+    ) -> tuple[QuerySet[DeadLetter], bool]:
+        # A shop domain or a webhook id is answered from indexes (shop prefix, the event's
+        # delivery index); only words of an error fall back to the substring search.
+        term = search_term.strip()
+        if term and " " not in term:
+            by_webhook = Q(event_id__in=WebhookEvent.objects.filter(webhook_id=term).values("pk"))
+            if SHOP_DOMAIN.match(term.lower()):
+                domain = term.lower()
+                return queryset.filter(Q(shop_domain=domain) | Q(shop_domain__startswith=domain) | by_webhook), False
+            if WebhookEvent.objects.filter(webhook_id=term).exists():
+                return queryset.filter(by_webhook), False
+        return super().get_search_results(request, queryset, search_term)
     # In an outage the table grows fast: no full COUNT(*), as for events.
     paginator = CappedPaginator
     show_full_result_count = False
