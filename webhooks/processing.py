@@ -113,6 +113,8 @@ def claim(event_id: int, *, statuses: tuple[str, ...] = (EventStatus.RECEIVED,))
 
 
 def _shop_for(event: WebhookEvent) -> Shop | None:
+    # Read for every attempt on purpose: a failed attempt's rollback does not undo what its
+    # handler changed on the Python object, so a retry must start from the stored row.
     if event.provider != "shopify" or not event.shop_domain:
         return None
     shop, _ = Shop.objects.get_or_create(domain=event.shop_domain)
