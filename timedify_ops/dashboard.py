@@ -29,7 +29,7 @@ DEADLETTER_LIST = "/admin/deadletters/deadletter/"
 
 
 def _deadletter_link(**filters: str) -> str:
-    return f"{DEADLETTER_LIST}?{urlencode({'status__exact': 'open', **filters})}"
+    return f"{DEADLETTER_LIST}?{urlencode({'status__in': 'open,replaying', **filters})}"
 
 
 def dashboard_context() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 from redis.exceptions import RedisError
 
-from deadletters.models import DeadLetter, DeadLetterStatus
+from deadletters.models import DeadLetter
 from timedify_ops import series
 from timedify_ops.models import JobRun
 from webhooks.models import EventStatus, ForwardDestination, WebhookEvent
@@ -176,16 +176,14 @@ def clusters() -> list[dict[str, Any]]:
 
 
 def dead_letters() -> dict[str, Any]:
-    open_ = DeadLetter.objects.filter(status=DeadLetterStatus.OPEN)
-    by_topic = list(open_.values("topic").annotate(n=Count("id")).order_by("-n", "topic"))
-    groups = list(
-        open_.values("fingerprint", "error_class", "topic")
-        .annotate(n=Count("id"), first=Min("created_at"))
-        .order_by("-n", "topic")[:20]
-    )
-    for group in groups:
-        sample = open_.filter(fingerprint=group["fingerprint"]).values_list("error_message", flat=True).first()
-        group["message"] = (sample or "")[:200]
+    """Unresolved dead letters (open or being replayed: the definition alerting and health
+    use) by topic and by error group, each group from DeadLetter's own grouping query."""
+    unresolved = DeadLetter.objects.unresolved()
+    by_topic = list(unresolved.values("topic").annotate(n=Count("id")).order_by("-n", "topic"))
+    groups = [
+        {**g, "n": g["count"], "first": g["first_seen"], "message": (g["message"] or "")[:200]}
+        for g in DeadLetter.objects.error_groups()[:20]
+    ]
     return {"open": sum(r["n"] for r in by_topic), "by_topic": by_topic, "groups": groups}
 
 

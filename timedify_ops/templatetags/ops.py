@@ -15,12 +15,12 @@ register = template.Library()
 @register.inclusion_tag("admin/ops_status_strip.html")
 def ops_status_strip() -> dict[str, Any]:
     # Three cheap indexed queries: latest health/alerting runs, open dead letters, last hour.
-    from deadletters.models import DeadLetter, DeadLetterStatus
+    from deadletters.models import DeadLetter
 
     errors = stats.error_rate(timedelta(hours=1))
     return {
         "status": stats.overall_status(),
-        "open_dead_letters": DeadLetter.objects.filter(status=DeadLetterStatus.OPEN).count(),
+        "open_dead_letters": DeadLetter.objects.unresolved().count(),
         "error_pct": errors["error_rate"] * 100,
         "events": errors["events"],
     }

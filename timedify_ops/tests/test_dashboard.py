@@ -52,8 +52,8 @@ def test_it_shows_status_charts_with_slo_lines_and_dead_letter_links(admin_clien
     assert html.count("<svg class=\"ops-chart\"") == 6
     assert 'data-slo="p95"' in html and 'data-slo="p99"' in html and 'data-slo="error rate"' in html
     assert 'http-equiv="refresh" content="30"' in html
-    assert "/admin/deadletters/deadletter/?status__exact=open&amp;topic=orders%2Fcreate" in html
-    assert "/admin/deadletters/deadletter/?status__exact=open&amp;fingerprint=abc123" in html
+    assert "/admin/deadletters/deadletter/?status__in=open%2Creplaying&amp;topic=orders%2Fcreate" in html
+    assert "/admin/deadletters/deadletter/?status__in=open%2Creplaying&amp;fingerprint=abc123" in html
     assert "20 events, 1 errors" in html
 
 

@@ -122,13 +122,19 @@ def test_it_groups_open_dead_letters_by_topic_and_error():
             error_message="boom", fingerprint=f"fp-{event.topic}-{i < 3}",
             status="open" if i != 2 else "resolved",
         )
+    # A dead letter being replayed right now is still unresolved: it counts.
+    replaying = seed(1, minutes_ago=5, status="dead", topic="orders/create", prefix="replaying")[0]
+    DeadLetter.objects.create(
+        event=replaying, topic=replaying.topic, error_class="KeyError", error_message="boom",
+        fingerprint="fp-orders/create-True", status="replaying",
+    )
 
     dead = stats.dead_letters()
 
-    assert dead["open"] == 4
-    assert [(r["topic"], r["n"]) for r in dead["by_topic"]] == [("orders/create", 3), ("app/uninstalled", 1)]
+    assert dead["open"] == 5
+    assert [(r["topic"], r["n"]) for r in dead["by_topic"]] == [("orders/create", 4), ("app/uninstalled", 1)]
     assert sorted((g["error_class"], g["topic"], g["n"]) for g in dead["groups"]) == [
-        ("KeyError", "orders/create", 2), ("ValueError", "app/uninstalled", 1), ("ValueError", "orders/create", 1),
+        ("KeyError", "orders/create", 3), ("ValueError", "app/uninstalled", 1), ("ValueError", "orders/create", 1),
     ]
 
 
