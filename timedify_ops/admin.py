@@ -17,6 +17,7 @@ from django_q.models import Schedule
 
 from timedify_ops import jobs
 from timedify_ops.models import AlertState, JobRun, JobStatus
+from webhooks.admin.events import monospace
 
 
 def _run_link(run: JobRun) -> SafeString:
@@ -122,9 +123,7 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="Traceback")
     def traceback_pretty(self, obj: JobRun) -> SafeString | str:
-        if not obj.traceback:
-            return "-"
-        return format_html('<pre style="white-space:pre-wrap">{}</pre>', obj.traceback)
+        return monospace(obj.traceback) if obj.traceback else "-"
 
 
 @admin.register(AlertState)

@@ -292,6 +292,8 @@ ALERT_DEADLETTERS_MAX = envint("ALERT_DEADLETTERS_MAX", 10, minimum=0)
 ALERT_ALL_FAILING_MIN_EVENTS = envint("ALERT_ALL_FAILING_MIN_EVENTS", 3, minimum=1)
 SLO_P95_MS = envfloat("SLO_P95_MS", 100.0)
 SLO_P99_MS = envfloat("SLO_P99_MS", 500.0)
+# Error-rate objective as a fraction (0.005 = 0.5 %).
+SLO_ERROR_RATE = envfloat("SLO_ERROR_RATE", 0.005)
 # Silence per topic: "topic=minutes,..." — a topic seen before but quiet for longer raises level 2.
 ALERT_TOPIC_GAPS = envlist("ALERT_TOPIC_GAPS")
 # A health_check run younger than this is reused by alerting instead of probing again.

@@ -50,10 +50,6 @@ def bind(**values: Any) -> None:
         context.update({k: v for k, v in values.items() if v not in (None, "")})
 
 
-def current() -> dict[str, Any]:
-    return dict(_current.get() or {})
-
-
 class WebhookContextFilter(logging.Filter):
     """Adds `webhook_id`, `event_pk` and a ready-made `webhook_suffix` for plain text."""
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from webhooks import handlers, logcontext
@@ -319,12 +319,15 @@ def sweepable(now: datetime | None = None) -> Q:
     return (waiting_due & not_recently_enqueued) | Q(status=EventStatus.PROCESSING, lease_expires_at__lt=now)
 
 
+def to_sweep(*, batch: int = 500, now: datetime | None = None) -> QuerySet[WebhookEvent]:
+    """The events the sweeper would re-enqueue now, oldest first, at most `batch`."""
+    return WebhookEvent.objects.filter(sweepable(now)).order_by("received_at")[:batch]
+
+
 def sweep(*, batch: int = 500, now: datetime | None = None) -> int:
     """Re-enqueue up to `batch` stuck events, oldest first; returns how many."""
     now = now or timezone.now()
-    ids = list(
-        WebhookEvent.objects.filter(sweepable(now)).order_by("received_at").values_list("pk", flat=True)[:batch]
-    )
+    ids = list(to_sweep(batch=batch, now=now).values_list("pk", flat=True))
     if not ids:
         return 0
     WebhookEvent.objects.filter(pk__in=ids).update(last_enqueued_at=now)

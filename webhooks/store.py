@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -77,7 +77,3 @@ def count_rejection(provider: str, reason: str, *, at: datetime | None = None) -
     except Exception:  # noqa: BLE001 - counting is best effort, the answer is not
         logger.warning("could not count a rejected %s delivery (%s)", provider, reason, exc_info=True)
 
-
-def rejections_since(delta: timedelta) -> int:
-    since = (timezone.now() - delta).replace(minute=0, second=0, microsecond=0)
-    return sum(RejectedDelivery.objects.filter(hour__gte=since).values_list("count", flat=True))

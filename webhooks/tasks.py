@@ -8,6 +8,3 @@ from webhooks import processing
 def process_event(event_id: int) -> str:
     return processing.process_event(event_id)
 
-
-def sweep() -> str:
-    return f"re-enqueued {processing.sweep()} events"

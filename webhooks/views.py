@@ -23,7 +23,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from webhooks import logcontext, verify
-from webhooks.handlers import TOPIC_ALIASES
 from webhooks.processing import enqueue
 from webhooks.store import count_rejection, insert_event
 
@@ -169,7 +168,7 @@ def shopify_webhook(request: HttpRequest, topic: str | None = None) -> JsonRespo
                 raise Refusal(400, "missing_header", f"missing header {header}")
             required[header] = value
         header_topic = required["X-Shopify-Topic"]
-        if topic is not None and TOPIC_ALIASES.get(topic, topic) != header_topic:
+        if topic is not None and topic != header_topic:
             raise Refusal(400, "topic_mismatch", f"path topic {topic!r} does not match X-Shopify-Topic {header_topic!r}")
         if not SHOP_DOMAIN_RE.match(required["X-Shopify-Shop-Domain"]):
             raise Refusal(400, "missing_header", "invalid X-Shopify-Shop-Domain")

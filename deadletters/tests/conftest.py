@@ -19,14 +19,3 @@ def flaky_handler(settings: Any) -> Iterator[factories.Switch]:
     yield factories.SWITCH
     factories.unregister()
 
-
-@pytest.fixture
-def viewer_client(client: Any, db: None) -> Any:
-    client.force_login(factories.staff_user("viewer", "Viewer"))
-    return client
-
-
-@pytest.fixture
-def support_client(client: Any, db: None) -> Any:
-    client.force_login(factories.staff_user("support", "Support"))
-    return client

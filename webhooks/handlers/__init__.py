@@ -36,8 +36,6 @@ class HandlerContext:
 HandlerFunc = Callable[[HandlerContext], "str | None"]
 
 REGISTRY: dict[str, HandlerFunc] = {}
-# Alias path segment (/webhooks/shopify/<alias>/) -> topic, when they differ.
-TOPIC_ALIASES: dict[str, str] = {}
 
 
 def handler(topic: str, *, atomic: bool = True) -> Callable[[HandlerFunc], HandlerFunc]:

@@ -10,7 +10,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from webhooks import processing
-from webhooks.models import WebhookEvent
 
 
 class Command(BaseCommand):
@@ -23,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         batch: int = options["batch"]
         if options["dry_run"]:
-            stuck = WebhookEvent.objects.filter(processing.sweepable()).order_by("received_at")[:batch]
+            stuck = processing.to_sweep(batch=batch)
             for event in stuck:
                 self.stdout.write(
                     f"{event.pk} {event.topic} {event.shop_domain} {event.status} received {event.received_at:%Y-%m-%d %H:%M:%S}"
