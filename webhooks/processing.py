@@ -31,6 +31,9 @@ from webhooks.signals import event_dead
 logger = logging.getLogger(__name__)
 
 TASK = "webhooks.tasks.process_event"
+# The intake's task names the delivery, not the row: it is built and signed before the
+# INSERT that gives the row its id, so that both can be written by one statement.
+DELIVERY_TASK = "webhooks.tasks.process_delivery"
 
 
 @dataclass
@@ -78,13 +81,62 @@ def _broker() -> Any:
     return _BROKER[1]
 
 
-def enqueue(event_id: int) -> bool:
-    """Hand an event to the worker cluster. Never raises: the sweeper covers a failure."""
+def queue_is_transactional() -> bool:
+    """True when the broker's queue is a table of our own database (django-q2's ORM broker):
+    a task written inside a transaction, or by the statement that stores the event, is then
+    committed or rolled back with the event."""
+    from django_q.brokers.orm import ORM
+
+    return isinstance(_broker(), ORM)
+
+
+class _Capture:
+    """A stand-in broker for async_task: django-q2 builds, signs and announces the task
+    (pre_enqueue) as usual, and we keep the package instead of sending it."""
+
+    def __init__(self, list_key: str) -> None:
+        self.list_key = list_key
+        self.package: str | None = None
+
+    def enqueue(self, package: str) -> str:
+        self.package = package
+        return "with its event"  # what django-q2's "Enqueued [queue] ..." line shows
+
+
+def delivery_task(provider: str, webhook_id: str) -> tuple[str, str]:
+    """(queue name, signed django-q2 package) of the task that processes this delivery."""
     from django_q.tasks import async_task
 
+    capture = _Capture(_broker().list_key)
+    # save=False: no django-q2 Success row per event (its pruning locks the table).
+    async_task(DELIVERY_TASK, provider, webhook_id, save=False, task_name=f"delivery-{webhook_id}"[:100], broker=capture)
+    assert capture.package is not None
+    return capture.list_key, capture.package
+
+
+def send_task(package: str, *, webhook_id: str) -> bool:
+    """Send a package built by delivery_task() to a broker outside the database (Redis),
+    after the event is committed. Never raises: the sweeper finds events stored but never
+    picked up."""
     try:
-        # save=False: no django-q2 Success row per event (its pruning locks the table).
-        async_task(TASK, event_id, save=False, task_name=f"event-{event_id}", broker=_broker())
+        _broker().enqueue(package)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not enqueue delivery %s; the sweeper will retry", webhook_id, exc_info=True)
+        return False
+    return True
+
+
+def enqueue_now(event_id: int) -> None:
+    """Put the event's task on the queue; raises what the broker raises."""
+    from django_q.tasks import async_task
+
+    async_task(TASK, event_id, save=False, task_name=f"event-{event_id}", broker=_broker())
+
+
+def enqueue(event_id: int) -> bool:
+    """Hand an event to the worker cluster. Never raises: the sweeper covers a failure."""
+    try:
+        enqueue_now(event_id)
     except Exception:  # noqa: BLE001
         logger.warning("could not enqueue event %s; the sweeper will retry", event_id, exc_info=True)
         return False
@@ -220,6 +272,15 @@ def _die(event: WebhookEvent, result: AttemptResult) -> None:
     # The class only: a message can carry a customer's personal data, and log lines are
     # beyond the reach of a redaction (the database copy is scrubbed on request).
     logger.warning("event %s (%s) dead after %s attempts: %s", event.pk, event.webhook_id, event.attempts, result.error_class)
+
+
+def process_delivery(provider: str, webhook_id: str) -> str:
+    """The intake's task: process the event stored for this delivery."""
+    event_id = WebhookEvent.objects.filter(provider=provider, webhook_id=webhook_id).values_list("pk", flat=True).first()
+    if event_id is None:
+        logger.warning("delivery %s (%s) has no stored event; nothing to do", webhook_id, provider)
+        return "missing"
+    return process_event(event_id)
 
 
 @logcontext.scoped

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Field
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from webhooks.models import EventStatus, RejectedDelivery, WebhookEvent
 
@@ -21,12 +22,16 @@ _INSERT_FIELDS = (
 )
 
 
-def insert_event(**values: Any) -> int | None:
+def insert_event(*, queue: tuple[str, str] | None = None, **values: Any) -> int | None:
     """Insert one event; return its id, or None when (provider, webhook_id) is already stored.
 
     `INSERT ... ON CONFLICT DO NOTHING RETURNING id` is a single atomic statement on both
     PostgreSQL and SQLite (3.35+), so two copies arriving at the same moment store one row
     and neither request fails. Under autocommit the row is committed when this returns.
+
+    `queue` is (queue name, signed package) of a django-q2 task for the ORM broker's table,
+    written only when the event row is new, and committed with it: on PostgreSQL by the
+    same statement (a data-modifying WITH), on SQLite by a second INSERT in one transaction.
     """
     values.setdefault("received_at", timezone.now())
     values.setdefault("status", EventStatus.RECEIVED)
@@ -40,21 +45,45 @@ def insert_event(**values: Any) -> int | None:
     values.setdefault("ack_latency_ms", None)
     values.setdefault("last_enqueued_at", values["received_at"])
     values.setdefault("synthetic", False)
-    meta = WebhookEvent._meta
+    qn = connection.ops.quote_name
+    insert, params = _insert_sql(WebhookEvent, _INSERT_FIELDS, values)
+    # Only quoted names are interpolated; every value is a parameter.
+    insert += f" ON CONFLICT ({qn('provider')}, {qn('webhook_id')}) DO NOTHING RETURNING {qn('id')}"
+    if queue is None:
+        return _fetch_id(insert, params)
+    task_insert, task_params = _insert_sql(OrmQ, ("key", "payload", "lock"), {"key": queue[0], "payload": queue[1], "lock": timezone.now()})
+    if connection.vendor == "postgresql":
+        # One statement, one round trip, one commit: the task row exists iff the event row
+        # was inserted by this statement.
+        columns = task_insert[task_insert.index("(") : task_insert.index(")") + 1]
+        values_sql = task_insert[task_insert.index("VALUES") + len("VALUES") :].strip()[1:-1]
+        sql = (
+            f"WITH ev AS ({insert}), "  # noqa: S608
+            f"task AS (INSERT INTO {qn(OrmQ._meta.db_table)} {columns} SELECT {values_sql} FROM ev) "
+            f"SELECT {qn('id')} FROM ev"
+        )
+        return _fetch_id(sql, [*params, *task_params])
+    with transaction.atomic():
+        event_pk = _fetch_id(insert, params)
+        if event_pk is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(task_insert, task_params)
+    return event_pk
+
+
+def _insert_sql(model: type[Any], names: tuple[str, ...], values: dict[str, Any]) -> tuple[str, list[Any]]:
+    meta = model._meta
     columns, params = [], []
-    for name in _INSERT_FIELDS:
+    for name in names:
         field = meta.get_field(name)
         assert isinstance(field, Field)
         columns.append(connection.ops.quote_name(field.column))
         params.append(field.get_db_prep_save(values[name], connection))
-    table = connection.ops.quote_name(meta.db_table)
     placeholders = ", ".join(["%s"] * len(columns))
-    # Only quoted column names are interpolated; every value is a parameter.
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
-        f"ON CONFLICT ({connection.ops.quote_name('provider')}, {connection.ops.quote_name('webhook_id')}) "
-        f"DO NOTHING RETURNING {connection.ops.quote_name('id')}"
-    )
+    return f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({', '.join(columns)}) VALUES ({placeholders})", params  # noqa: S608
+
+
+def _fetch_id(sql: str, params: list[Any]) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

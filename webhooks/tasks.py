@@ -8,3 +8,7 @@ from webhooks import processing
 def process_event(event_id: int) -> str:
     return processing.process_event(event_id)
 
+
+
+def process_delivery(provider: str, webhook_id: str) -> str:
+    return processing.process_delivery(provider, webhook_id)

@@ -1,8 +1,8 @@
 """Webhook intake: verify, store, acknowledge. No handler work happens here.
 
 Order for every delivery: size limit (413), signature (401, nothing stored but a counter),
-required headers and JSON (400), then one INSERT that ignores a delivery already stored,
-committed before the 200. A database that cannot be reached answers 503 so the provider
+required headers and JSON (400), then one INSERT that ignores a delivery already stored
+(with the ORM broker it writes the event's task too), committed before the 200. A database that cannot be reached answers 503 so the provider
 retries; a 200 is never sent for an event that is not stored.
 """
 
@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from webhooks import logcontext, verify
-from webhooks.processing import enqueue
+from webhooks.processing import delivery_task, queue_is_transactional, send_task
 from webhooks.store import count_rejection, insert_event
 
 logger = logging.getLogger(__name__)
@@ -135,8 +135,14 @@ def store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
 
 def _store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
     values["ack_latency_ms"] = (time.perf_counter() - started) * 1000
+    # The task is built before the INSERT. With the ORM broker it is written with the event
+    # (one statement on PostgreSQL), so a 200 means stored AND queued. With Redis it is sent
+    # after the commit; a lost send loses nothing, the sweeper finds events that were stored
+    # but never picked up.
+    queue = delivery_task(values["provider"], values["webhook_id"])
+    in_database = queue_is_transactional()
     try:
-        event_id = insert_event(**values)
+        event_id = insert_event(queue=queue if in_database else None, **values)
     except DatabaseError:
         logger.exception("webhook %s not stored: database unavailable", values["webhook_id"])
         response = JsonResponse({"error": "temporarily unavailable, retry later"}, status=503)
@@ -145,9 +151,8 @@ def _store_and_ack(values: dict[str, Any], started: float) -> JsonResponse:
     if event_id is None:
         return JsonResponse({"status": "duplicate"})
     logcontext.bind(event_pk=event_id)
-    # Committed (autocommit): hand it to a worker. A failed enqueue loses nothing, the
-    # sweeper finds events that were stored but never picked up.
-    transaction.on_commit(lambda: enqueue(event_id))
+    if not in_database:
+        send_task(queue[1], webhook_id=values["webhook_id"])
     return JsonResponse({"status": "stored", "id": event_id})
 
 

@@ -9,6 +9,7 @@ import pytest
 from django_q.models import OrmQ
 
 from conftest import SHOPIFY_PREVIOUS_SECRET, shopify_headers
+from webhooks import processing
 from webhooks.models import EventStatus, RejectedDelivery, WebhookEvent
 
 ORDER = {"id": 820982911946154508, "email": "jon@example.com", "total_price": "403.00", "line_items": []}
@@ -40,25 +41,25 @@ def test_it_redacts_the_signature_in_stored_headers(deliver):
 
 
 @pytest.mark.django_db
-def test_it_hands_the_stored_event_to_the_worker_after_commit(deliver, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = deliver(ORDER, webhook_id="wh-enqueue")
-    assert len(callbacks) == 1
+def test_it_queues_the_stored_event_in_the_same_commit(deliver):
+    response = deliver({"current": ["read_orders"]}, webhook_id="wh-enqueue", topic="app/scopes_update")
     event_id = response.json()["id"]
-    queued = [OrmQ.objects.get(pk=q.pk).task for q in OrmQ.objects.all()]
-    assert [t["args"] for t in queued] == [(event_id,)]
-    assert queued[0]["func"] == "webhooks.tasks.process_event"
+    queued = [q.task for q in OrmQ.objects.all()]
+    assert [t["args"] for t in queued] == [("shopify", "wh-enqueue")]
+    assert queued[0]["func"] == "webhooks.tasks.process_delivery"
     assert queued[0]["save"] is False
+    # What the worker runs for that task processes exactly this event.
+    assert processing.process_delivery(*queued[0]["args"]) == EventStatus.PROCESSED
+    assert WebhookEvent.objects.get(pk=event_id).status == EventStatus.PROCESSED
 
 
 @pytest.mark.django_db
-def test_it_answers_a_duplicate_with_200_and_changes_nothing(deliver, django_capture_on_commit_callbacks):
+def test_it_answers_a_duplicate_with_200_and_changes_nothing(deliver):
     first = deliver(ORDER, webhook_id="wh-dup")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        second = deliver({"id": 1, "changed": True}, webhook_id="wh-dup")
+    second = deliver({"id": 1, "changed": True}, webhook_id="wh-dup")
     assert first.status_code == second.status_code == 200
     assert second.json() == {"status": "duplicate"}
-    assert callbacks == []
+    assert OrmQ.objects.count() == 1  # no second task for the copy
     assert WebhookEvent.objects.filter(webhook_id="wh-dup").count() == 1
     assert WebhookEvent.objects.get(webhook_id="wh-dup").payload == ORDER
 
