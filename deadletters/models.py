@@ -152,13 +152,15 @@ class DeadLetter(models.Model):
             models.Index(fields=["status", "created_at"], name="deadletters_status_created"),
             # Error groups: count open dead letters by fingerprint.
             models.Index(fields=["fingerprint", "status"], name="deadletters_fingerprint"),
-            # Filter and search by shop.
+            # Search by shop.
             # (exact or prefix: pattern operator class on PostgreSQL, see webhooks' shop index).
             models.Index(
                 fields=["shop_domain", "status"], name="deadletters_shop", opclasses=["varchar_pattern_ops", "varchar_ops"]
             ),
             # Filter by topic; the dashboard's open dead letters by topic.
             models.Index(fields=["topic", "status"], name="deadletters_topic"),
+            # The changelist's error class filter lists its values from this index.
+            models.Index(fields=["error_class", "status"], name="deadletters_error_class"),
             # DeadLetter.replay's claim takes an open row by primary key, or a "replaying" one
             # whose lease lapsed; replayable() (command --all, replay-matching) scans these.
             models.Index(

@@ -14,6 +14,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION, LogEntry
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
@@ -54,14 +55,38 @@ class AgeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class IndexedValuesFilter(admin.AllValuesFieldListFilter):
+    """AllValuesFieldListFilter whose choices come from an index led by the column.
+
+    `SELECT DISTINCT` reads every row (136 ms of a 200 ms changelist at 100,000 dead
+    letters); on PostgreSQL a loose index scan asks the index for the next value after the
+    previous one, so the cost follows the number of distinct values, not of rows. At most
+    MAX_CHOICES values are listed."""
+
+    MAX_CHOICES = 200
+
+    def __init__(self, field: Any, request: HttpRequest, params: Any, model: Any, model_admin: Any, field_path: str) -> None:
+        super().__init__(field, request, params, model, model_admin, field_path)
+        if connection.vendor == "postgresql" and field_path == field.name:
+            table, column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(field.column)
+            # Only quoted names are interpolated.
+            sql = (
+                f"WITH RECURSIVE v(x) AS ((SELECT {column} FROM {table} ORDER BY {column} LIMIT 1) "  # noqa: S608
+                f"UNION ALL SELECT (SELECT {column} FROM {table} WHERE {column} > v.x ORDER BY {column} LIMIT 1) "
+                f"FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL LIMIT %s"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [self.MAX_CHOICES])
+                self.lookup_choices = [row[0] for row in cursor.fetchall()]
+
+
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "status_badge", "age", "topic", "shop_domain", "error_class_short", "short_message", "replay_count")
     list_display_links = ("id", "age")
-    list_filter = (
-        "status", ("topic", admin.AllValuesFieldListFilter), ("shop_domain", admin.AllValuesFieldListFilter),
-        ("error_class", admin.AllValuesFieldListFilter), AgeFilter,
-    )
+    # No shop filter: with thousands of shops a list in the sidebar helps nobody, and the
+    # search box finds a shop (or the beginning of its domain) from an index.
+    list_filter = ("status", ("topic", IndexedValuesFilter), ("error_class", IndexedValuesFilter), AgeFilter)
     search_fields = ("shop_domain", "=event__webhook_id", "error_message", "error_class")
     search_help_text = "A shop domain (or its beginning), a webhook id (exact), or words of the error."
     ordering = ("-created_at",)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from deadletters.models import DeadLetter
 from deadletters.tests.factories import make_dead_letters
 
 URL = reverse("admin:deadletters_deadletter_changelist")
@@ -37,3 +38,19 @@ def test_it_finds_dead_letters_by_words_of_the_error(admin_client):
     words = dl.error_message.split()[0]
     assert dl.pk in shown(admin_client, words)
     assert shown(admin_client, "no-such-error-words-anywhere") == set()
+
+
+@pytest.mark.django_db
+def test_the_sidebar_lists_each_topic_and_error_class_once_and_filters_by_them(admin_client):
+    made = make_dead_letters(5)
+    orders = made[:3]
+    DeadLetter.objects.filter(pk__in=[d.pk for d in orders]).update(topic="orders/create")
+    DeadLetter.objects.filter(pk__in=[d.pk for d in made[3:]]).update(topic="customers/redact")
+    DeadLetter.objects.filter(pk=orders[0].pk).update(error_class="KeyError")
+    response = admin_client.get(URL)
+    assert response.status_code == 200
+    filters = {spec.title: [c["display"] for c in spec.choices(response.context["cl"])] for spec in response.context["cl"].filter_specs}
+    assert filters["topic"] == ["All", "customers/redact", "orders/create"]
+    assert "KeyError" in filters["error class"] and filters["error class"].count("KeyError") == 1
+    assert "shop domain" not in filters  # thousands of shops: the search box finds a shop
+    assert {obj.pk for obj in admin_client.get(URL, {"error_class": "KeyError"}).context["cl"].result_list} == {orders[0].pk}
