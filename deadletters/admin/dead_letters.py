@@ -77,7 +77,7 @@ class IndexedValuesFilter(admin.AllValuesFieldListFilter):
             )
             with connection.cursor() as cursor:
                 cursor.execute(sql, [self.MAX_CHOICES])
-                self.lookup_choices = [row[0] for row in cursor.fetchall()]
+                self.lookup_choices = [row[0] for row in cursor.fetchall()]  # type: ignore[assignment]
 
 
 @admin.register(DeadLetter)
