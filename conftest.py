@@ -50,6 +50,15 @@ def webhook_secrets(settings: Any) -> None:
     settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
 
 
+@pytest.fixture(autouse=True)
+def fresh_route_cache() -> None:
+    """Each test starts without the worker's cached list of routed topics: a test's routes
+    are rolled back with its transaction, which no signal reports."""
+    from webhooks import forwarding
+
+    forwarding.forget_routed_topics()
+
+
 def shopify_headers(
     body: bytes,
     *,

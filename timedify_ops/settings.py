@@ -217,6 +217,9 @@ for _route in envlist("WEBHOOK_FORWARD_ROUTES"):
     if not _sep or not _topic.strip() or not _url.strip().startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"WEBHOOK_FORWARD_ROUTES entry {_route!r}: expected topic=http(s)://url")
     WEBHOOK_FORWARD_ROUTES[_topic.strip()] = _url.strip()
+# How long a worker trusts its list of routed topics: a route added or disabled in the
+# admin reaches running workers within this many seconds.
+WEBHOOK_ROUTE_CACHE_SECONDS = envfloat("WEBHOOK_ROUTE_CACHE_SECONDS", 2.0)
 FORWARD_CONNECT_TIMEOUT = envfloat("FORWARD_CONNECT_TIMEOUT", 1.0)
 FORWARD_TIMEOUT = envfloat("FORWARD_TIMEOUT", 5.0)
 # Consecutive failures that open a destination's circuit breaker, and the cool-down

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import requests
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from webhooks.errors import PermanentError, RetryLater
@@ -55,13 +57,36 @@ def destination_for_url(url: str, name: str) -> ForwardDestination:
     return dest
 
 
+_ROUTED_TOPICS: tuple[float, frozenset[str]] | None = None
+
+
+def routed_topics() -> frozenset[str]:
+    """Topics with an enabled route, read at most every WEBHOOK_ROUTE_CACHE_SECONDS per
+    process (and at once in the process that saved or deleted a route): most events have
+    no route, and this spares each of them a query."""
+    global _ROUTED_TOPICS
+    now = time.monotonic()
+    if _ROUTED_TOPICS is None or now - _ROUTED_TOPICS[0] >= settings.WEBHOOK_ROUTE_CACHE_SECONDS:
+        _ROUTED_TOPICS = (now, frozenset(TopicRoute.objects.filter(enabled=True).values_list("topic", flat=True)))
+    return _ROUTED_TOPICS[1]
+
+
+@receiver([post_save, post_delete], sender=TopicRoute)
+def forget_routed_topics(**kwargs: object) -> None:
+    global _ROUTED_TOPICS
+    _ROUTED_TOPICS = None
+
+
 def route_for(event: WebhookEvent) -> ForwardDestination | None:
     """Where an event's topic is routed, or None to use its built-in handler."""
     if event.provider != "shopify":
         return None
-    route = TopicRoute.objects.filter(topic=event.topic, enabled=True).select_related("destination").first()
-    if route is not None:
-        return route.destination
+    if event.topic in routed_topics():
+        # The route and its destination are read fresh: pause, resume and the breaker apply
+        # to the very next attempt.
+        route = TopicRoute.objects.filter(topic=event.topic, enabled=True).select_related("destination").first()
+        if route is not None:
+            return route.destination
     url = settings.WEBHOOK_FORWARD_ROUTES.get(event.topic)
     if url:
         return destination_for_url(url, f"settings: {event.topic}")

@@ -154,11 +154,16 @@ def claim(event_id: int, *, statuses: tuple[str, ...] = (EventStatus.RECEIVED,))
     died). Returns the lease deadline, which doubles as the claim token, or None when the
     UPDATE changed no row: another worker has it, or there is nothing to do.
     """
+    return _claim_where({"pk": event_id}, statuses)
+
+
+def _claim_where(where: dict[str, Any], statuses: tuple[str, ...]) -> datetime | None:
+    """claim() for the one event matching `where` (its primary key, or its delivery)."""
     now = timezone.now()
     lease = _lease()
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     claimable = (Q(status__in=statuses) & due) | Q(status=EventStatus.PROCESSING, lease_expires_at__lt=now)
-    updated = WebhookEvent.objects.filter(claimable, pk=event_id).update(
+    updated = WebhookEvent.objects.filter(claimable, **where).update(
         status=EventStatus.PROCESSING, lease_expires_at=lease, next_attempt_at=None
     )
     return lease if updated == 1 else None
@@ -170,9 +175,8 @@ def _shop_for(event: WebhookEvent) -> Shop | None:
     if event.provider != "shopify" or not event.shop_domain:
         return None
     shop, _ = Shop.objects.get_or_create(domain=event.shop_domain)
-    if event.shop_id != shop.pk:
-        WebhookEvent.objects.filter(pk=event.pk).update(shop=shop)
-        event.shop = shop
+    # Linked by the attempt's own UPDATE of the event (success or failure), not one more.
+    event.shop = shop
     return shop
 
 
@@ -213,6 +217,7 @@ def _run_attempt(event: WebhookEvent, func: handlers.HandlerFunc, lease: datetim
                 pk=event.pk, status=EventStatus.PROCESSING, lease_expires_at=lease
             ).update(
                 status=EventStatus.PROCESSED,
+                shop=event.shop_id,
                 attempts=number,
                 processed_at=timezone.now(),
                 processing_ms=result.duration_ms,
@@ -236,7 +241,7 @@ def _run_attempt(event: WebhookEvent, func: handlers.HandlerFunc, lease: datetim
     if not result.ok:
         result.duration_ms = (time.perf_counter() - t0) * 1000
         event.attempts = number
-        WebhookEvent.objects.filter(pk=event.pk).update(attempts=number, last_error=result.one_line_error)
+        WebhookEvent.objects.filter(pk=event.pk).update(attempts=number, last_error=result.one_line_error, shop=event.shop_id)
         _record(event, result, trigger)
     else:
         event.attempts = number
@@ -274,22 +279,25 @@ def _die(event: WebhookEvent, result: AttemptResult) -> None:
     logger.warning("event %s (%s) dead after %s attempts: %s", event.pk, event.webhook_id, event.attempts, result.error_class)
 
 
+@logcontext.scoped
 def process_delivery(provider: str, webhook_id: str) -> str:
-    """The intake's task: process the event stored for this delivery."""
-    event_id = WebhookEvent.objects.filter(provider=provider, webhook_id=webhook_id).values_list("pk", flat=True).first()
-    if event_id is None:
-        logger.warning("delivery %s (%s) has no stored event; nothing to do", webhook_id, provider)
-        return "missing"
-    return process_event(event_id)
+    """The intake's task: process the event stored for this delivery. Claimed and read by
+    the delivery index, so the task costs no lookup of the row's id first."""
+    return _process({"provider": provider, "webhook_id": webhook_id}, trigger="worker")
 
 
 @logcontext.scoped
 def process_event(event_id: int, *, trigger: str = "worker") -> str:
     """Claim and process one event; returns the final status, or "skipped" if not claimed."""
-    lease = claim(event_id)
+    return _process({"pk": event_id}, trigger=trigger)
+
+
+def _process(where: dict[str, Any], *, trigger: str) -> str:
+    lease = _claim_where(where, (EventStatus.RECEIVED,))
     if lease is None:
         return "skipped"
-    event = WebhookEvent.objects.get(pk=event_id)
+    event = WebhookEvent.objects.get(**where)
+    event_id = event.pk
     logcontext.bind(webhook_id=event.webhook_id)
     func = handlers.resolve(event)
     if func is None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from conftest import SHOPIFY_SECRET
 from deadletters.models import DeadLetter
-from webhooks import processing
+from webhooks import forwarding, processing
 from webhooks.models import AttemptOutcome, BreakerState, EventStatus, ForwardDestination, TopicRoute, WebhookEvent
 from webhooks.tests.support import Reply, endpoint, store_event
 from webhooks.verify import shopify_hmac_valid
@@ -218,3 +218,21 @@ def test_it_closes_a_breaker_by_hand_from_the_admin(admin_client):
     dest.refresh_from_db()
     assert (dest.state, dest.consecutive_failures, dest.opened_at) == (BreakerState.CLOSED, 0, None)
     assert LogEntry.objects.get(object_id=str(dest.pk)).get_change_message() == "Closed the circuit breaker by hand"
+
+
+@pytest.mark.django_db
+def test_a_worker_sees_a_new_route_within_the_cache_time(settings):
+    """Other processes learn of a route through the cache's expiry, not a signal."""
+    settings.WEBHOOK_ROUTE_CACHE_SECONDS = 3600
+    assert "orders/paid" not in forwarding.routed_topics()
+    dest = ForwardDestination.objects.create(name="elsewhere", url="http://127.0.0.1:9/hook")
+    # Written behind the ORM's back, as another process's save would look from here.
+    TopicRoute.objects.bulk_create([TopicRoute(topic="orders/paid", destination=dest, enabled=True)])
+    assert "orders/paid" not in forwarding.routed_topics()  # still trusted
+    settings.WEBHOOK_ROUTE_CACHE_SECONDS = 0
+    assert "orders/paid" in forwarding.routed_topics()
+    # A save in this process is seen at once, whatever the cache time.
+    settings.WEBHOOK_ROUTE_CACHE_SECONDS = 3600
+    TopicRoute.objects.filter(topic="orders/paid").update(enabled=False)
+    TopicRoute.objects.get(topic="orders/paid").save()
+    assert "orders/paid" not in forwarding.routed_topics()

@@ -61,7 +61,18 @@ def test_it_does_not_double_side_effects_when_processed_twice():
     assert processing.process_event(event.pk) == "skipped"
     assert processing.replay_event(event.pk) is None  # processed: nothing to replay
     assert worker_handlers.side_effect_count(event.pk) == 1
-    assert WebhookEvent.objects.get(pk=event.pk).attempts == 1
+    stored = WebhookEvent.objects.select_related("shop").get(pk=event.pk)
+    assert stored.attempts == 1
+    assert stored.shop is not None and stored.shop.domain == stored.shop_domain  # linked by the attempt
+
+
+@pytest.mark.django_db
+def test_a_failed_event_is_linked_to_its_shop_too(settings):
+    settings.WEBHOOK_RETRY_DELAYS = []
+    event = store_event("tests/permanent", {"id": 4})
+    assert processing.process_event(event.pk) == EventStatus.DEAD
+    stored = WebhookEvent.objects.select_related("shop").get(pk=event.pk)
+    assert stored.shop is not None and stored.shop.domain == stored.shop_domain
 
 
 @pytest.mark.django_db
