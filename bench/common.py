@@ -216,6 +216,31 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used by `root` and its descendants, including the ones
+    that exited and were reaped inside the tree (their time is in the parent's cutime)."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_server_pid() -> int | None:
+    """The postmaster of the bench database when it runs on this machine, else None."""
+    try:
+        backend = int(scalar("SELECT pg_backend_pid()"))
+        stat = Path(f"/proc/{backend}/stat").read_text()
+        if "postgres" not in Path(f"/proc/{backend}/cmdline").read_text() and "postgres" not in stat:
+            return None
+        return int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def rss_kb(pid: int) -> int | None:
     """VmRSS of a process in kB, or None when it is gone."""
     try:

@@ -19,11 +19,13 @@ from bench.common import (
     child_env,
     execute,
     gunicorn,
+    postgres_server_pid,
     process_tree,
     reset_event_tables,
     rss_kb,
     run_loadgen,
     say,
+    tree_cpu_seconds,
 )
 
 NAME = "ingest"
@@ -51,13 +53,17 @@ def run(opts: Options, results: Results) -> None:
     concurrency = 4 * opts.web_workers
     runs: dict[str, list[dict[str, Any]]] = {}
     rss: dict[str, list[int]] = {}
+    pg_pid = postgres_server_pid()
     for round_no in range(1, opts.rounds + 1):
         for label, app, env in _variants(opts):
             tag = f"{label}-{round_no}-{uuid.uuid4().hex[:6]}"
             with gunicorn(opts, app, env=env, label=f"round {round_no}, {label}") as (port, proc):
                 run_loadgen(port, mode="rate", prefix=f"warm-{tag}", duration=1.0, rate=50)
                 rss_before = web_worker_rss(proc.pid)
+                cpu_before = (tree_cpu_seconds(proc.pid), tree_cpu_seconds(pg_pid) if pg_pid else None)
                 sat = run_loadgen(port, mode="saturate", prefix=f"sat-{tag}", duration=opts.seconds, concurrency=concurrency)
+                sat["web_cpu_s"] = tree_cpu_seconds(proc.pid) - cpu_before[0]
+                sat["pg_cpu_s"] = tree_cpu_seconds(pg_pid) - cpu_before[1] if pg_pid and cpu_before[1] is not None else None
                 fixed = run_loadgen(port, mode="rate", prefix=f"fix-{tag}", duration=opts.seconds, rate=FIXED_RATE)
                 rss_after = web_worker_rss(proc.pid)
             say(
@@ -80,6 +86,21 @@ def run(opts: Options, results: Results) -> None:
             ratio = statistics.median(ratios) if ratios else float("nan")
             results.add(NAME, f"{label} / baseline throughput at saturation", round(ratio, 2), "x",
                         target=">= 0.5", met=ratio >= 0.5, how=how_sat)
+        # CPU per answered request during the saturation phase (warm-up included in neither
+        # count): far steadier than throughput on a shared machine, and it says where the
+        # time goes. PostgreSQL is the whole local server, background processes included.
+        cpu = [(m["saturate"]["web_cpu_s"] + (m["saturate"]["pg_cpu_s"] or 0)) * 1000 / m["saturate"]["completed"]
+               for m in mine if m["saturate"]["completed"]]
+        pg_note = "gunicorn master and workers" + (" + the local PostgreSQL server" if pg_pid else " (PostgreSQL not local: not counted)")
+        if cpu:
+            results.add(NAME, f"{label} server CPU per request at saturation", round(statistics.median(cpu), 3), "ms",
+                        how=f"{pg_note}, user + system time from /proc over the saturation phase / requests answered; median over rounds")
+        if label != "baseline" and cpu:
+            base_cpu = [(b["saturate"]["web_cpu_s"] + (b["saturate"]["pg_cpu_s"] or 0)) * 1000 / b["saturate"]["completed"]
+                        for b in base if b["saturate"]["completed"]]
+            if base_cpu:
+                results.add(NAME, f"{label} / baseline server CPU per request", round(statistics.median(cpu) / statistics.median(base_cpu), 2), "x",
+                            how="the two figures above, side by side in the same run")
         tput = statistics.median(m["saturate"]["throughput_rps"] for m in mine)
         results.add(NAME, f"{label} throughput at saturation", round(tput, 1), "req/s", how=how_sat)
         for pct in ("p50", "p95", "p99"):
