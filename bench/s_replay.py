@@ -24,7 +24,7 @@ from bench.common import NotAvailable, Options, Results, execute, reset_event_ta
 
 NAME = "replay"
 TOPIC = "app/scopes_update"
-COUNTED_ITEMS = 200  # the second, small set whose queries and commits are counted
+COUNTED_ITEMS = 200  # the second, small set whose queries and commits are counted (at most)
 
 
 def direct(first: int, last: int) -> float:
@@ -126,9 +126,10 @@ def run(opts: Options, results: Results) -> None:
         f"{batch.skipped} skipped; {resolved} resolved, {processed} events processed")
 
     # The round trips of the same path on a small second set (the shops exist by now).
-    more_first, more_last = datagen.generate_events(COUNTED_ITEMS, prefix="replay-counted-", start=items, status="dead",
+    more = min(COUNTED_ITEMS, items)
+    more_first, more_last = datagen.generate_events(more, prefix="replay-counted-", start=items, status="dead",
                                                     topic=TOPIC, max_age_days=1)
-    counted = datagen.generate_dead_letters(more_first, more_last, limit=COUNTED_ITEMS)
+    counted = datagen.generate_dead_letters(more_first, more_last, limit=more)
     with counting() as trips:
         admin_bulk_replay(actor)
     queries_per_item, commits_per_item = trips.queries / max(counted, 1), trips.commits / max(counted, 1)
