@@ -1,19 +1,22 @@
-"""Replay: bulk replay of open dead letters whose handler now succeeds.
+"""Replay: the admin's bulk replay of open dead letters whose handler now succeeds.
 
 The dead events are app/scopes_update deliveries with a valid payload (the built-in
 handler succeeds on them now), generated with SQL together with one open dead letter each.
+The path measured is the one the admin takes above its inline limit: the ids of the open
+dead letters are frozen into a ReplayBatch as the confirmation does (`ReplayBatch.start`),
+and the batch is run in this process to the end (`ReplayBatch.run` in a loop, as the
+worker's task would, with a budget large enough not to stop half-way).
 Baseline in the same run: the same handler called directly on the same events, with no
 claim, no attempt row and no replay record. Overhead per item = (replay - direct) / items.
-Needs `DeadLetter.replay(actor)` from the dead-letter replay work; the bulk path is the
-queryset/bulk function when one exists, else the model method in a loop (what an admin
-action does, per the house style).
+Then, on a small second set, the database round trips of that path are counted: queries
+and commits per item.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench import datagen
@@ -21,37 +24,7 @@ from bench.common import NotAvailable, Options, Results, execute, reset_event_ta
 
 NAME = "replay"
 TOPIC = "app/scopes_update"
-# Where a bulk replay entry point may live, tried in order: (module, attribute).
-BULK_CANDIDATES = [
-    ("deadletters.replay", "bulk_replay"),
-    ("deadletters.replay", "replay_many"),
-    ("deadletters.bulk", "bulk_replay"),
-    ("deadletters.bulk", "run_bulk_replay"),
-]
-
-
-def bulk_path() -> tuple[str, Callable[[Any, Any], Any]]:
-    from deadletters.models import DeadLetter
-
-    if not callable(getattr(DeadLetter, "replay", None)):
-        raise NotAvailable("DeadLetter.replay(actor) (dead-letter replay)")
-    queryset = DeadLetter.objects.all()
-    for method in ("replay", "bulk_replay"):
-        if callable(getattr(queryset, method, None)):
-            return f"DeadLetterQuerySet.{method}(actor)", lambda qs, actor, m=method: getattr(qs, m)(actor)
-    for module_name, attr in BULK_CANDIDATES:
-        try:
-            func = getattr(importlib.import_module(module_name), attr, None)
-        except ImportError:
-            continue
-        if callable(func):
-            return f"{module_name}.{attr}(queryset, actor)", func
-
-    def loop(qs: Any, actor: Any) -> None:
-        for dead_letter in qs.iterator(chunk_size=500):
-            dead_letter.replay(actor)
-
-    return "DeadLetter.replay(actor) for each item (the admin action's loop)", loop
+COUNTED_ITEMS = 200  # the second, small set whose queries and commits are counted (at most)
 
 
 def direct(first: int, last: int) -> float:
@@ -73,12 +46,69 @@ def direct(first: int, last: int) -> float:
     return time.perf_counter() - t0
 
 
+def admin_bulk_replay(actor: Any) -> Any:
+    """What the admin does on "Replay all open dead letters matching the current filter"
+    with no filter, confirmed: freeze the replayable ids, start a batch; then what the
+    worker's task does, run here to the end."""
+    from deadletters.batches import ReplayBatch
+    from deadletters.models import DeadLetter
+
+    ids = list(DeadLetter.objects.all().replayable().values_list("pk", flat=True))
+    batch = ReplayBatch.start(ids, actor, f"Replay of {len(ids)} dead letters matching a filter")
+    # No cluster runs during this scenario: drop the task start() queued, the batch runs here.
+    execute("DELETE FROM django_q_ormq")
+    for _ in range(10_000):
+        if batch.run(budget_seconds=3600):
+            break
+    batch.refresh_from_db()
+    return batch
+
+
+class RoundTrips:
+    """Counts queries, and commits: explicit ones (the end of an outermost atomic block)
+    plus the implicit one of each write statement run in autocommit."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+        self.commits = 0
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        from django.db import connection
+
+        self.queries += 1
+        verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        if connection.get_autocommit() and verb in ("INSERT", "UPDATE", "DELETE"):
+            self.commits += 1
+        return execute(sql, params, many, context)
+
+
+@contextmanager
+def counting() -> Iterator[RoundTrips]:
+    from django.db import connection
+
+    counter = RoundTrips()
+    original = connection.commit
+
+    def commit() -> None:
+        counter.commits += 1
+        original()
+
+    connection.commit = commit  # type: ignore[method-assign]
+    try:
+        with connection.execute_wrapper(counter):
+            yield counter
+    finally:
+        del connection.commit  # back to the class's method
+
+
 def run(opts: Options, results: Results) -> None:
     from django.contrib.auth import get_user_model
 
-    from deadletters.models import DeadLetter
+    try:
+        from deadletters.batches import ReplayBatch  # noqa: F401
+    except ImportError as exc:
+        raise NotAvailable("deadletters.batches.ReplayBatch (bulk replay)") from exc
 
-    label, bulk = bulk_path()
     reset_event_tables()
     items = opts.replay_items
     first, last = datagen.generate_events(items, prefix="replay-", status="dead", topic=TOPIC, max_age_days=1)
@@ -87,20 +117,39 @@ def run(opts: Options, results: Results) -> None:
     actor, _ = get_user_model().objects.get_or_create(username="bench-replayer", defaults={"is_staff": True, "is_superuser": True})
     direct_s = direct(first, last)
     t0 = time.perf_counter()
-    bulk(DeadLetter.objects.filter(status="open"), actor)
-    # A bulk path that runs in the background: wait until nothing is left open or replaying.
-    deadline = time.monotonic() + 600
-    while scalar("SELECT count(*) FROM deadletters_deadletter WHERE status IN ('open', 'replaying')") and time.monotonic() < deadline:
-        time.sleep(0.5)
+    batch = admin_bulk_replay(actor)
     replay_s = time.perf_counter() - t0
     resolved = int(scalar("SELECT count(*) FROM deadletters_deadletter WHERE status = 'resolved'"))
     processed = int(scalar("SELECT count(*) FROM webhooks_webhookevent WHERE id BETWEEN %s AND %s AND status = 'processed'", (first, last)))
-    say(f"    {made} dead letters through {label}: {resolved} resolved, {processed} events processed")
-    results.raw[NAME] = {"path": label, "items": made, "direct_s": direct_s, "replay_s": replay_s, "resolved": resolved}
+    label = "ReplayBatch.start + ReplayBatch.run to the end (the admin's bulk replay)"
+    say(f"    {made} dead letters through {label}: batch {batch.status}, {batch.ok} ok, {batch.failed} failed, "
+        f"{batch.skipped} skipped; {resolved} resolved, {processed} events processed")
+
+    # The round trips of the same path on a small second set (the shops exist by now).
+    more = min(COUNTED_ITEMS, items)
+    more_first, more_last = datagen.generate_events(more, prefix="replay-counted-", start=items, status="dead",
+                                                    topic=TOPIC, max_age_days=1)
+    counted = datagen.generate_dead_letters(more_first, more_last, limit=more)
+    with counting() as trips:
+        admin_bulk_replay(actor)
+    queries_per_item, commits_per_item = trips.queries / max(counted, 1), trips.commits / max(counted, 1)
+    say(f"    round trips for {counted} more: {trips.queries} queries, {trips.commits} commits")
+
+    results.raw[NAME] = {
+        "path": label, "items": made, "direct_s": direct_s, "replay_s": replay_s, "resolved": resolved,
+        "counted_items": counted, "queries": trips.queries, "commits": trips.commits,
+    }
     how = f"{made} open dead letters of {TOPIC} (handler succeeds), bulk path: {label}"
-    results.add(NAME, "bulk replay total time", round(replay_s, 2), "s", target="<= 30", met=replay_s <= 30, how=how)
+    # The target is 30 s for 10,000; a smaller run is held to its share.
+    target_s = 30 * made / 10_000
+    results.add(NAME, "bulk replay total time", round(replay_s, 2), "s", target=f"<= {target_s:g}",
+                met=replay_s <= target_s, how=how)
     overhead = (replay_s - direct_s) / max(made, 1) * 1000
     results.add(NAME, "overhead per item over calling the handler directly", round(overhead, 2), "ms",
                 how=f"(replay {replay_s:.2f}s - direct handler calls {direct_s:.2f}s) / {made}; ratio {replay_s / direct_s:.1f}x")
     results.add(NAME, "dead letters resolved", f"{resolved} of {made}", "", target=str(made), met=resolved == made, how=how)
+    results.add(NAME, "queries per item", round(queries_per_item, 2), "",
+                how=f"every statement of the same path on {counted} more dead letters (Django's execute_wrapper)")
+    results.add(NAME, "commits per item", round(commits_per_item, 2), "",
+                how=f"ends of outermost transactions plus writes in autocommit, same {counted} dead letters")
     execute("ANALYZE deadletters_deadletter")

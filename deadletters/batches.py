@@ -9,6 +9,7 @@ batch of any size stays under the cluster's task timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
@@ -25,9 +26,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TASK = "deadletters.tasks.run_replay_batch"
-# Progress is written after this many items (or FLUSH_SECONDS), not after every one: the
-# report grows with the batch and rewriting it per item would be quadratic.
-FLUSH_EVERY = 10
+# Progress is written at most this often (and when the run stops), not after every chunk:
+# the report grows with the batch and rewriting it each time would be quadratic.
 FLUSH_SECONDS = 1.0
 
 
@@ -116,9 +116,11 @@ class ReplayBatch(models.Model):
         return lease if updated == 1 else None
 
     def run(self, *, budget_seconds: float | None = None) -> bool:
-        """Replay the items not done yet, for at most `budget_seconds`. Returns True when
-        the batch is finished (or someone else runs it), False when items remain."""
-        from deadletters.models import DeadLetter, ReplayOutcome
+        """Replay the items not done yet, a chunk at a time (deadletters.replay), for at most
+        `budget_seconds`. Returns True when the batch is finished (or someone else runs it),
+        False when items remain."""
+        from deadletters.models import ReplayOutcome
+        from deadletters.replay import chunk_size, replay_chunk
 
         budget = settings.DEADLETTER_BATCH_TASK_SECONDS if budget_seconds is None else budget_seconds
         lease = self._claim()
@@ -128,27 +130,31 @@ class ReplayBatch(models.Model):
         deadline = time.monotonic() + budget
         counters = {"done": self.done, "ok": self.ok, "failed": self.failed, "skipped": self.skipped}
         report: list[dict[str, Any]] = list(self.report)
-        last_flush, pending = time.monotonic(), 0
-        remaining = self.dead_letter_ids[self.done:]
-        for dead_letter_id in remaining:
-            dead_letter = DeadLetter.objects.filter(pk=dead_letter_id).first()
-            outcome: str
-            if dead_letter is None:
-                outcome, error = ReplayOutcome.SKIPPED, "deleted"
-            else:
-                record = dead_letter.replay(self.created_by, source=self.source)
-                outcome, error = record.outcome, record.error.split("\n", 1)[0][:300]
-                _log(self.created_by_id, dead_letter, f"Replayed in batch {self.pk}: {record.get_outcome_display()}")
-            counters["done"] += 1
-            bucket = {"ok": "ok", "ignored": "ok", "failed": "failed", "deferred": "failed"}.get(outcome, "skipped")
-            counters[bucket] += 1
-            report.append({"id": dead_letter_id, "outcome": str(outcome), "error": error})
-            pending += 1
-            if pending >= FLUSH_EVERY or time.monotonic() - last_flush >= FLUSH_SECONDS:
+        last_flush = time.monotonic()
+        size = chunk_size()
+        while counters["done"] < self.total:
+            chunk = self.dead_letter_ids[counters["done"]:counters["done"] + size]
+            try:
+                records = replay_chunk(chunk, self.created_by, source=self.source, log=f"Replayed in batch {self.pk}")
+            except Exception:
+                # Nothing of this chunk was done, or its claims could not be given back (they
+                # lapse): save what is done, so that a resumed run starts here, and fail the task.
+                with contextlib.suppress(Exception):  # the database may be what failed
+                    self._flush(lease, counters, report)
+                raise
+            by_id = {record.dead_letter_id: record for record in records}
+            for dead_letter_id in chunk:
+                record = by_id.get(dead_letter_id)
+                outcome, error = (ReplayOutcome.SKIPPED, "deleted") if record is None else (
+                    record.outcome, record.error.split("\n", 1)[0][:300])
+                counters["done"] += 1
+                counters[{"ok": "ok", "ignored": "ok", "failed": "failed", "deferred": "failed"}.get(outcome, "skipped")] += 1
+                report.append({"id": dead_letter_id, "outcome": str(outcome), "error": error})
+            if time.monotonic() - last_flush >= FLUSH_SECONDS:
                 renewed = self._flush(lease, counters, report)
                 if renewed is None:
                     return True  # our lease lapsed and another run took over
-                lease, last_flush, pending = renewed, time.monotonic(), 0
+                lease, last_flush = renewed, time.monotonic()
             if time.monotonic() >= deadline and counters["done"] < self.total:
                 self._flush(lease, counters, report, status=BatchStatus.QUEUED)
                 return False
@@ -173,19 +179,3 @@ class ReplayBatch(models.Model):
         self.refresh_from_db()
         return renewed
 
-
-def _log(user_id: int | None, dead_letter: Any, message: str) -> None:
-    """The admin log entry of one replay in a batch, in the name of who confirmed it."""
-    if user_id is None:
-        return
-    from django.contrib.admin.models import CHANGE, LogEntry
-    from django.contrib.contenttypes.models import ContentType
-
-    LogEntry.objects.create(
-        user_id=user_id,
-        content_type=ContentType.objects.get_for_model(dead_letter),
-        object_id=str(dead_letter.pk),
-        object_repr=str(dead_letter)[:200],
-        action_flag=CHANGE,
-        change_message=message,
-    )

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from webhooks import processing
-from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
+from webhooks.models import AttemptOutcome, WebhookEvent
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -81,6 +81,14 @@ class DeadLetterQuerySet(models.QuerySet["DeadLetter"]):
             )
             .order_by("-count", "-last_seen")
         )
+
+    def replay(self, actor: Actor = None, *, source: str = "admin", log: str = "") -> list[ReplayRecord]:
+        """Replay every dead letter of this queryset, in its order, in chunks of
+        DEADLETTER_REPLAY_CHUNK (deadletters.replay); one record per dead letter. `log`:
+        the start of the admin log message written for each, in the actor's name."""
+        from deadletters.replay import replay_many
+
+        return replay_many(list(self.values_list("pk", flat=True)), actor, source=source, log=log)
 
     def cleanable(self, older_than_days: int) -> DeadLetterQuerySet:
         """Resolved or ignored dead letters last touched more than N days ago."""
@@ -179,110 +187,17 @@ class DeadLetter(models.Model):
 
     # --- replay ------------------------------------------------------------------------
 
-    def _claim(self) -> datetime | None:
-        """Take the dead letter for one replay with a conditional UPDATE. Returns the lease
-        deadline (the claim token), or None: someone else is replaying it, or it is closed.
-        Two staff clicking at once, or a double click: one UPDATE changes the row, the
-        other changes nothing and its replay is skipped, so the handler runs once."""
-        now = timezone.now()
-        lease = now + timedelta(seconds=settings.DEADLETTER_REPLAY_LEASE_SECONDS)
-        updated = DeadLetter.objects.filter(_replayable(now), pk=self.pk).update(
-            status=DeadLetterStatus.REPLAYING, replay_lease_expires_at=lease
-        )
-        return lease if updated == 1 else None
+    def replay(self, actor: Actor = None, *, source: str = "admin", log: str = "") -> ReplayRecord:
+        """Run the event's handler once more: a bulk replay of one (deadletters.replay).
+        Success resolves the dead letter (the event is then processed); failure puts it back
+        to open with the new error. Two replays at once (two staff clicking, a double click)
+        claim it with one conditional UPDATE: one runs the handler, the other is skipped.
+        Never raises for a handler error: the outcome is in the returned ReplayRecord."""
+        from deadletters.replay import replay_chunk
 
-    def replay(self, actor: Actor = None, *, source: str = "admin") -> ReplayRecord:
-        """Run the event's handler once more. Success resolves the dead letter (the event is
-        then processed); failure puts it back to open with the new error. Never raises for a
-        handler error: the outcome is in the returned ReplayRecord."""
-        t0 = time.perf_counter()
-        lease = self._claim()
-        if lease is None:
-            return self._record(actor, source, ReplayOutcome.SKIPPED, t0, error="not open, or being replayed by someone else")
-        trigger = "command" if source == "command" else "replay"
-        try:
-            result = processing.replay_event(self.event_id, trigger=trigger)
-        except Exception as exc:  # noqa: BLE001 - the claim must be released whatever happened
-            logger.exception("replay of dead letter %s crashed", self.pk)
-            error = f"{type(exc).__name__}: {exc}"[:1000]
-            self._reopen(lease, error_line=error)
-            return self._record(actor, source, ReplayOutcome.FAILED, t0, error=error)
-        if result is None:
-            # The event was not dead any more: the worker processed it meanwhile, or it is
-            # being processed right now. Resolve only what is really done.
-            status = WebhookEvent.objects.filter(pk=self.event_id).values_list("status", flat=True).first()
-            if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
-                self._resolve_by_replay(lease, actor, f"event already {status}")
-                return self._record(actor, source, ReplayOutcome.OK, t0, summary=f"the event was already {status}")
-            self._reopen(lease, error_line="", count=False)
-            return self._record(actor, source, ReplayOutcome.SKIPPED, t0, error=f"the event is {status}, not dead")
-        if result.ok or result.outcome == AttemptOutcome.IGNORED:
-            self._resolve_by_replay(lease, actor, "resolved by replay")
-            outcome = ReplayOutcome.OK if result.ok else ReplayOutcome.IGNORED
-            return self._record(actor, source, outcome, t0, summary=result.summary)
-        self._reopen(lease, error_line=result.one_line_error, result=result, trigger=trigger)
-        outcome = ReplayOutcome.DEFERRED if result.outcome == AttemptOutcome.DEFERRED else ReplayOutcome.FAILED
-        return self._record(actor, source, outcome, t0, error=result.one_line_error, traceback=result.traceback)
-
-    def _resolve_by_replay(self, lease: datetime, actor: Actor, note: str) -> None:
-        now = timezone.now()
-        current = DeadLetter.objects.filter(pk=self.pk).values_list("note", flat=True).first() or ""
-        # The token check: a replay whose lease lapsed and was taken over writes nothing.
-        DeadLetter.objects.filter(pk=self.pk, status=DeadLetterStatus.REPLAYING, replay_lease_expires_at=lease).update(
-            status=DeadLetterStatus.RESOLVED,
-            resolved_at=now,
-            resolved_by=_user_or_none(actor),
-            note=f"{current}\n{note}".strip(),
-            replay_count=F("replay_count") + 1,
-            last_replayed_at=now,
-            replay_lease_expires_at=None,
-            updated_at=now,
-        )
+        records = replay_chunk([self.pk], actor, source=source, log=log)
         self.refresh_from_db()
-
-    def _reopen(
-        self, lease: datetime, *, error_line: str, result: Any = None, count: bool = True, trigger: str = "replay"
-    ) -> None:
-        now = timezone.now()
-        values: dict[str, Any] = {"status": DeadLetterStatus.OPEN, "replay_lease_expires_at": None, "updated_at": now}
-        if count:
-            values.update(replay_count=F("replay_count") + 1, last_replayed_at=now, last_replay_error=error_line)
-        if result is not None and result.error_class:
-            # The newest failure is the one to read and group by; older ones stay in the
-            # attempt history below and in the replay records.
-            values.update(
-                error_class=result.error_class[:255],
-                error_message=result.error_message,
-                traceback=result.traceback,
-                fingerprint=fingerprint(result.error_class, result.error_message, self.topic),
-                attempts=[*self.attempts, {
-                    "number": result.number,
-                    "trigger": trigger,
-                    "started_at": result.started_at.isoformat(),
-                    "duration_ms": round(result.duration_ms, 1),
-                    "outcome": result.outcome,
-                    "error": error_line[:2000],
-                }],
-            )
-        DeadLetter.objects.filter(pk=self.pk, status=DeadLetterStatus.REPLAYING, replay_lease_expires_at=lease).update(
-            **values
-        )
-        self.refresh_from_db()
-
-    def _record(
-        self, actor: Actor, source: str, outcome: str, t0: float, *, error: str = "", summary: str = "",
-        traceback: str = "", dry_run: bool = False,
-    ) -> ReplayRecord:
-        return ReplayRecord.objects.create(
-            dead_letter=self,
-            actor=_user_or_none(actor),
-            source=source[:20],
-            dry_run=dry_run,
-            duration_ms=(time.perf_counter() - t0) * 1000,
-            outcome=outcome,
-            error=(f"{error}\n\n{traceback}".strip() if traceback else error)[:20_000],
-            summary=summary[:500],
-        )
+        return records[0]
 
     def dry_run(self, actor: Actor = None, *, source: str = "admin") -> ReplayRecord:
         """What a replay would do now: the handler runs in a transaction that is rolled back.
@@ -295,10 +210,12 @@ class DeadLetter(models.Model):
             AttemptOutcome.DEFERRED: ReplayOutcome.DEFERRED,
         }
         outcome = outcomes.get(result.outcome, ReplayOutcome.FAILED)
-        return self._record(
-            actor, source, outcome, t0, error=result.one_line_error if not result.ok else "",
-            summary=result.summary, traceback=result.traceback, dry_run=True,
+        record = ReplayRecord.build(
+            self, _user_or_none(actor), source, outcome, (time.perf_counter() - t0) * 1000, dry_run=True,
+            error=result.one_line_error if not result.ok else "", summary=result.summary, traceback=result.traceback,
         )
+        record.save()
+        return record
 
     # --- closing by hand ---------------------------------------------------------------
 
@@ -350,6 +267,23 @@ class ReplayRecord(models.Model):
     def __str__(self) -> str:
         kind = "dry run" if self.dry_run else "replay"
         return f"{kind} of {self.dead_letter_id}: {self.outcome}"
+
+    @classmethod
+    def build(
+        cls, dead_letter: DeadLetter, user: Any, source: str, outcome: str, duration_ms: float, *, error: str = "",
+        summary: str = "", traceback: str = "", dry_run: bool = False,
+    ) -> ReplayRecord:
+        """An unsaved record, its texts cut to fit."""
+        return cls(
+            dead_letter=dead_letter,
+            actor=user,
+            source=source[:20],
+            dry_run=dry_run,
+            duration_ms=duration_ms,
+            outcome=outcome,
+            error=(f"{error}\n\n{traceback}".strip() if traceback else error)[:20_000],
+            summary=summary[:500],
+        )
 
 
 from deadletters.batches import ReplayBatch  # noqa: E402,F401  (a model of this app)

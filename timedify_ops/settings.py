@@ -247,6 +247,12 @@ DEADLETTER_INLINE_REPLAY_LIMIT = envint("DEADLETTER_INLINE_REPLAY_LIMIT", 50, mi
 # One run of a replay batch task works this long, then hands the rest to a fresh task:
 # it must stay below Q_CLUSTER["timeout"] or the cluster kills the task half-way.
 DEADLETTER_BATCH_TASK_SECONDS = envfloat("DEADLETTER_BATCH_TASK_SECONDS", 30.0)
+# Bulk replays work in chunks of this many dead letters, each a short claim transaction and
+# one work transaction (every handler of the chunk, then the bookkeeping). SQLite has one
+# writer for the whole file and ingest waits while a chunk's work is open: smaller there.
+DEADLETTER_REPLAY_CHUNK = envint(
+    "DEADLETTER_REPLAY_CHUNK", 20 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 100, minimum=1
+)
 
 # --- Dashboard and metrics ---------------------------------------------------------------
 # Shared key for /metrics and /api/metrics scrapers (header X-Metrics-Key). Empty: staff

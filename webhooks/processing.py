@@ -3,7 +3,8 @@
 One code path serves the worker task, the sweeper, replays and dry runs:
 - `process_event` claims an event and runs up to 1 + len(WEBHOOK_RETRY_DELAYS) attempts
   with back-off between them; the last failure marks it dead (signal `event_dead`).
-- `replay_event` claims a dead event and runs exactly one attempt.
+- `replay_event` claims a dead event and runs exactly one attempt; `claim_many` and
+  `replay_claimed` do the same for many events at once (bulk replay of dead letters).
 - `dry_run_event` runs the handler in a transaction that is always rolled back.
 - `sweep` re-enqueues events whose claim lapsed or that were never picked up.
 """
@@ -14,6 +15,7 @@ import logging
 import os
 import time
 import traceback as tb
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +36,8 @@ TASK = "webhooks.tasks.process_event"
 # The intake's task names the delivery, not the row: it is built and signed before the
 # INSERT that gives the row its id, so that both can be written by one statement.
 DELIVERY_TASK = "webhooks.tasks.process_delivery"
+# What a replay may take: dead events, and failed ones (a worker gave up between attempts).
+REPLAYABLE = (EventStatus.DEAD, EventStatus.FAILED)
 
 
 @dataclass
@@ -147,6 +151,11 @@ def _lease() -> datetime:
     return timezone.now() + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
 
 
+def _claimable(now: datetime, statuses: tuple[str, ...]) -> Q:
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    return (Q(status__in=statuses) & due) | Q(status=EventStatus.PROCESSING, lease_expires_at__lt=now)
+
+
 def claim(event_id: int, *, statuses: tuple[str, ...] = (EventStatus.RECEIVED,)) -> datetime | None:
     """Take an event for processing with one conditional UPDATE.
 
@@ -159,29 +168,57 @@ def claim(event_id: int, *, statuses: tuple[str, ...] = (EventStatus.RECEIVED,))
 
 def _claim_where(where: dict[str, Any], statuses: tuple[str, ...]) -> datetime | None:
     """claim() for the one event matching `where` (its primary key, or its delivery)."""
-    now = timezone.now()
     lease = _lease()
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    claimable = (Q(status__in=statuses) & due) | Q(status=EventStatus.PROCESSING, lease_expires_at__lt=now)
-    updated = WebhookEvent.objects.filter(claimable, **where).update(
+    updated = WebhookEvent.objects.filter(_claimable(timezone.now(), statuses), **where).update(
         status=EventStatus.PROCESSING, lease_expires_at=lease, next_attempt_at=None
     )
     return lease if updated == 1 else None
 
 
-def _shop_for(event: WebhookEvent) -> Shop | None:
+def claim_many(
+    event_ids: Collection[int], *, statuses: tuple[str, ...] = REPLAYABLE
+) -> tuple[datetime, dict[int, WebhookEvent]]:
+    """`claim` for many events with one UPDATE; call it in the transaction that takes the
+    rest of the caller's claims, so that they commit together. Returns the lease (the claim
+    token of all of them) and every event asked for, read after the claim: the claimed
+    ones are those `holds` says so of."""
+    lease = _lease()
+    if not event_ids:
+        return lease, {}
+    WebhookEvent.objects.filter(_claimable(timezone.now(), statuses), pk__in=event_ids).update(
+        status=EventStatus.PROCESSING, lease_expires_at=lease, next_attempt_at=None
+    )
+    return lease, {event.pk: event for event in WebhookEvent.objects.filter(pk__in=event_ids)}
+
+
+def holds(event: WebhookEvent, lease: datetime) -> bool:
+    """Whether `event`, as read, is claimed with this lease (token)."""
+    return event.status == EventStatus.PROCESSING and event.lease_expires_at == lease
+
+
+def release(event_ids: Collection[int], lease: datetime) -> int:
+    """Give back events claimed for a replay that crashed outside its handlers: they are
+    dead again, as before the claim (the token check leaves alone what someone else took)."""
+    return WebhookEvent.objects.filter(pk__in=event_ids, status=EventStatus.PROCESSING, lease_expires_at=lease).update(
+        status=EventStatus.DEAD, lease_expires_at=None
+    )
+
+
+def _shop_for(event: WebhookEvent, known: dict[str, Shop] | None = None) -> Shop | None:
     # Read for every attempt on purpose: a failed attempt's rollback does not undo what its
     # handler changed on the Python object, so a retry must start from the stored row.
+    # `known`: rows a bulk replay read in one query; each serves one attempt only (popped),
+    # so a second event of the same shop reads the row again, as its handler left it.
     if event.provider != "shopify" or not event.shop_domain:
         return None
-    shop, _ = Shop.objects.get_or_create(domain=event.shop_domain)
-    # Linked by the attempt's own UPDATE of the event (success or failure), not one more.
-    event.shop = shop
+    shop = known.pop(event.shop_domain, None) if known is not None else None
+    if shop is None:
+        shop, _ = Shop.objects.get_or_create(domain=event.shop_domain)
     return shop
 
 
-def _record(event: WebhookEvent, result: AttemptResult, trigger: str) -> None:
-    EventAttempt.objects.create(
+def _attempt_row(event: WebhookEvent, result: AttemptResult, trigger: str) -> EventAttempt:
+    return EventAttempt(
         event=event,
         number=result.number,
         trigger=trigger,
@@ -195,13 +232,29 @@ def _record(event: WebhookEvent, result: AttemptResult, trigger: str) -> None:
     )
 
 
-def _run_attempt(event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str) -> AttemptResult:
+def _record(event: WebhookEvent, result: AttemptResult, trigger: str) -> None:
+    _attempt_row(event, result, trigger).save()
+
+
+# Where an attempt row goes: None writes it at once; a bulk replay collects them instead
+# and inserts them with one statement in the same transaction.
+Recorder = Callable[[EventAttempt], Any] | None
+
+
+def _run_attempt(
+    event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
+    shops: dict[str, Shop] | None = None, record: Recorder = None,
+) -> AttemptResult:
     """Run the handler once. On success its work, the processed status and the attempt row
     commit in one transaction; on failure the handler's work is rolled back and the attempt
-    row is written afterwards, so the evidence survives the rollback."""
+    row is written afterwards, so the evidence survives the rollback. Inside a caller's
+    transaction (a bulk replay) the transaction here is a savepoint: a failure rolls back
+    this handler's work only."""
     number = event.attempts + 1
     result = AttemptResult(outcome=AttemptOutcome.OK, number=number)
-    shop = _shop_for(event)
+    shop = _shop_for(event, shops)
+    # The event is linked to its shop by the UPDATE that records the outcome, whichever it is.
+    link: dict[str, Any] = {"shop": shop} if shop is not None and event.shop_id != shop.pk else {}
     ctx = handlers.HandlerContext(event=event, shop=shop, attempt=number)
     t0 = time.perf_counter()
     try:
@@ -217,16 +270,19 @@ def _run_attempt(event: WebhookEvent, func: handlers.HandlerFunc, lease: datetim
                 pk=event.pk, status=EventStatus.PROCESSING, lease_expires_at=lease
             ).update(
                 status=EventStatus.PROCESSED,
-                shop=event.shop_id,
                 attempts=number,
                 processed_at=timezone.now(),
                 processing_ms=result.duration_ms,
                 lease_expires_at=None,
                 last_error="",
+                **link,
             )
             if updated != 1:
                 raise _LostClaim(f"event {event.pk} was claimed by another worker")
-            _record(event, result, trigger)
+            if record is None:
+                _record(event, result, trigger)
+        if record is not None:
+            record(_attempt_row(event, result, trigger))
     except _LostClaim:
         raise
     except RetryLater as exc:
@@ -241,11 +297,16 @@ def _run_attempt(event: WebhookEvent, func: handlers.HandlerFunc, lease: datetim
     if not result.ok:
         result.duration_ms = (time.perf_counter() - t0) * 1000
         event.attempts = number
-        WebhookEvent.objects.filter(pk=event.pk).update(attempts=number, last_error=result.one_line_error, shop=event.shop_id)
-        _record(event, result, trigger)
+        WebhookEvent.objects.filter(pk=event.pk).update(attempts=number, last_error=result.one_line_error, **link)
+        if record is None:
+            _record(event, result, trigger)
+        else:
+            record(_attempt_row(event, result, trigger))
     else:
         event.attempts = number
         event.status = EventStatus.PROCESSED
+    if link:
+        event.shop = shop
     return result
 
 
@@ -332,22 +393,73 @@ def replay_event(event_id: int, *, trigger: str = "replay") -> AttemptResult | N
     """Run one attempt of a dead (or failed) event. None when it could not be claimed
     (already being replayed, or no longer dead). Success marks it processed; failure puts
     it back to dead without announcing it again (the dead letter records the replay)."""
-    lease = claim(event_id, statuses=(EventStatus.DEAD, EventStatus.FAILED))
+    lease = claim(event_id, statuses=REPLAYABLE)
     if lease is None:
         return None
     event = WebhookEvent.objects.get(pk=event_id)
-    logcontext.bind(webhook_id=event.webhook_id)
-    func = handlers.resolve(event)
-    if func is None:
-        _ignore(event, trigger)
-        return AttemptResult(outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic")
+    return replay_claimed([event], lease, trigger=trigger)[event_id]
+
+
+def _replay_one(
+    event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
+    shops: dict[str, Shop] | None = None, record: Recorder = None,
+) -> AttemptResult | None:
     try:
-        result = _run_attempt(event, func, lease, trigger)
+        result = _run_attempt(event, func, lease, trigger, shops=shops, record=record)
     except _LostClaim:
         return None
     if not result.ok:
         _finish(event, EventStatus.DEAD)
     return result
+
+
+def replay_claimed(
+    events: list[WebhookEvent], lease: datetime, *, trigger: str = "replay",
+    then: Callable[[dict[int, AttemptResult | None]], None] | None = None,
+) -> dict[int, AttemptResult | None]:
+    """One attempt for each of these events, claimed with `lease`: what `replay_event` does
+    for one, for many at once. Returns each event's result by pk, None where the claim was
+    lost to someone else meanwhile.
+
+    Handlers that work outside the database (non-atomic) run first, one by one, as for the
+    worker. Then one transaction: every other handler in a savepoint of its own, so that a
+    failure rolls back that handler's work only; the events' statuses and attempt rows; and
+    `then(results)`, the caller's own bookkeeping, which commits together with them. An
+    exception outside a handler rolls the whole transaction back and propagates: the events
+    stay claimed until the caller gives them back (`release`) or their lease lapses.
+    """
+    results: dict[int, AttemptResult | None] = {}
+    # Routing depends on the provider and topic only: resolved once for each of them.
+    by_topic: dict[tuple[str, str], handlers.HandlerFunc | None] = {}
+    for event in events:
+        if (event.provider, event.topic) not in by_topic:
+            by_topic[event.provider, event.topic] = handlers.resolve(event)
+    funcs = {event.pk: by_topic[event.provider, event.topic] for event in events}
+    for event in events:
+        func = funcs[event.pk]
+        if func is not None and not handlers.is_atomic(func):
+            with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
+                results[event.pk] = _replay_one(event, func, lease, trigger)
+    with transaction.atomic():
+        domains = {e.shop_domain for e in events if e.pk not in results and e.provider == "shopify" and e.shop_domain}
+        shops = {shop.domain: shop for shop in Shop.objects.filter(domain__in=domains)} if domains else {}
+        rows: list[EventAttempt] = []
+        for event in events:
+            if event.pk in results:
+                continue
+            func = funcs[event.pk]
+            with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
+                if func is None:
+                    _ignore(event, trigger)
+                    results[event.pk] = AttemptResult(
+                        outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic"
+                    )
+                else:
+                    results[event.pk] = _replay_one(event, func, lease, trigger, shops=shops, record=rows.append)
+        EventAttempt.objects.bulk_create(rows)
+        if then is not None:
+            then(results)
+    return results
 
 
 def dry_run_event(event: WebhookEvent) -> AttemptResult:

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from deadletters.tests import factories
 
@@ -18,4 +19,17 @@ def flaky_handler(settings: Any) -> Iterator[factories.Switch]:
     factories.register()
     yield factories.SWITCH
     factories.unregister()
+
+
+
+@pytest.fixture
+def calls_table(transactional_db: Any) -> Iterator[None]:
+    """A table the test handler inserts into (SWITCH.count_in_table): a row there is a run
+    whose work was committed. Needs real commits, hence transactional_db."""
+    key = "INTEGER PRIMARY KEY" if connection.vendor == "sqlite" else "SERIAL PRIMARY KEY"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {factories.CALLS_TABLE} (id {key}, event_id BIGINT NOT NULL)")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {factories.CALLS_TABLE}")
 

@@ -52,6 +52,14 @@ def flaky_handler(ctx: HandlerContext) -> str:
     return f"order {ctx.event.payload.get('id')} handled"
 
 
+def committed_runs() -> dict[int, int]:
+    """Committed runs of the test handler per event id, read from the calls table (the
+    `calls_table` fixture creates it; SWITCH.count_in_table makes the handler write it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT event_id, COUNT(*) FROM {CALLS_TABLE} GROUP BY event_id")  # noqa: S608
+        return {int(event_id): int(count) for event_id, count in cursor.fetchall()}
+
+
 def register() -> None:
     handlers.REGISTRY[TOPIC] = flaky_handler
 

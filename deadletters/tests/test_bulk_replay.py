@@ -8,7 +8,7 @@ from django.urls import reverse
 from django_q.models import OrmQ
 
 from deadletters.batches import ReplayBatch
-from deadletters.models import DeadLetter
+from deadletters.models import DeadLetter, ReplayRecord
 from deadletters.tests.factories import bulk_dead_letters, make_dead_letters, run_queued_tasks
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,8 @@ def test_it_replays_500_in_the_background_and_reports_progress(
     ids = [d.pk for d in dead_letters]
     flaky_handler.fail = False
     flaky_handler.fail_orders = set(range(10))  # ten of them fail again
-    settings.DEADLETTER_BATCH_TASK_SECONDS = 0.3
+    settings.DEADLETTER_REPLAY_CHUNK = 100
+    settings.DEADLETTER_BATCH_TASK_SECONDS = 0  # each task run does one chunk, then hands over
     form = {"action": "replay", "_selected_action": ids[:1], "select_across": "1"}
     first = admin_client.post(CHANGELIST, form)
     assert first.context["count"] == 500
@@ -39,7 +40,7 @@ def test_it_replays_500_in_the_background_and_reports_progress(
 
     run_replay_batch(batch.pk)
     batch.refresh_from_db()
-    assert 0 < batch.done < 500 and batch.status == "queued"
+    assert batch.done == 100 and batch.status == "queued" and len(batch.report) == 100
     page = admin_client.get(confirmed["Location"]).content.decode()
     assert f"{batch.done} / 500" in page and 'http-equiv="refresh"' in page
 
@@ -50,7 +51,8 @@ def test_it_replays_500_in_the_background_and_reports_progress(
     assert len(batch.report) == 500 and {item["id"] for item in batch.report} == set(ids)
     assert DeadLetter.objects.filter(pk__in=ids, status="resolved").count() == 490
     assert DeadLetter.objects.filter(pk__in=ids, status="open", replay_count=1).count() == 10
-    assert LogEntry.objects.filter(user=admin_user, object_id=str(ids[-1])).exists()
+    assert LogEntry.objects.filter(user=admin_user, change_message__startswith=f"Replayed in batch {batch.pk}: ").count() == 500
+    assert ReplayRecord.objects.filter(dead_letter_id__in=ids, source="bulk", actor=admin_user).count() == 500
     page = admin_client.get(confirmed["Location"]).content.decode()
     assert "500 / 500" in page and 'id="batch-report"' in page and 'http-equiv="refresh"' not in page
 
@@ -121,3 +123,39 @@ def test_the_every_minute_sweeper_job_resumes_a_batch_whose_worker_died():
     assert run.details["replay_batches_resumed"] == 1
     queued = [q.task for q in OrmQ.objects.all()]
     assert [t["args"] for t in queued if t["func"] == "deadletters.tasks.run_replay_batch"] == [(batch.pk,)]
+
+
+def test_it_keeps_its_progress_when_a_chunk_cannot_run_and_resumes_from_there(flaky_handler, settings, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from deadletters import replay
+
+    dead_letters = bulk_dead_letters(6)
+    ids = [d.pk for d in dead_letters]
+    settings.DEADLETTER_REPLAY_CHUNK = 2
+    flaky_handler.fail = False
+    batch = ReplayBatch.start(ids, None, "six")
+    real_claim, calls = replay._claim, []
+
+    def claim_then_lose_the_database(chunk):
+        calls.append(chunk)
+        if len(calls) == 2:
+            raise ConnectionError("database went away")
+        return real_claim(chunk)
+
+    monkeypatch.setattr(replay, "_claim", claim_then_lose_the_database)
+    with pytest.raises(ConnectionError):
+        batch.run(budget_seconds=60)
+    batch.refresh_from_db()
+    # The first chunk is done and saved; nothing of the second was claimed.
+    assert (batch.status, batch.done, batch.ok) == ("running", 2, 2)
+    assert DeadLetter.objects.filter(pk__in=ids[2:], status="open").count() == 4
+    # The task failed; once its lease lapses the batch is resumed where it stopped.
+    ReplayBatch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert batch.run(budget_seconds=60) is True
+    batch.refresh_from_db()
+    assert (batch.status, batch.done, batch.ok, batch.skipped) == ("finished", 6, 6, 0)
+    assert [item["id"] for item in batch.report] == ids
+    assert DeadLetter.objects.filter(pk__in=ids, status="resolved", replay_count=1).count() == 6

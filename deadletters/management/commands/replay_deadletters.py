@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from deadletters.models import DeadLetter, ReplayOutcome
+from deadletters.replay import replay_chunks
 
 FAILED = {ReplayOutcome.FAILED, ReplayOutcome.DEFERRED}
 
@@ -50,10 +51,12 @@ class Command(BaseCommand):
         elif options["cleanup"]:
             self.cleanup(options["older_than_days"] or settings.DEADLETTER_RETENTION_DAYS, options["dry_run"])
         else:
+            # A dry run reads each event; a replay needs the ids only (it claims and reads in chunks).
+            rows = DeadLetter.objects.select_related("event") if options["dry_run"] else DeadLetter.objects.only("pk")
             if options["all"]:
-                dead_letters = list(DeadLetter.objects.replayable().select_related("event").order_by("created_at"))
+                dead_letters = list(rows.replayable().order_by("created_at"))
             else:
-                found = {d.pk: d for d in DeadLetter.objects.filter(pk__in=options["ids"]).select_related("event")}
+                found = {d.pk: d for d in rows.filter(pk__in=options["ids"])}
                 missing = [i for i in options["ids"] if i not in found]
                 if missing:
                     raise CommandError(f"no dead letter with id {', '.join(map(str, missing))}", returncode=2)
@@ -83,7 +86,8 @@ class Command(BaseCommand):
         self.summary(f"{len(rows)} open dead letter(s)")
 
     def replay(self, dead_letters: list[DeadLetter], dry_run: bool) -> bool:
-        """Replay (or dry-run) each; returns True when any failed."""
+        """Replay (or dry-run) each; returns True when any failed. Replays go in chunks
+        (deadletters.replay), a line per dead letter as each chunk is committed."""
         counts = {"ok": 0, "failed": 0, "skipped": 0}
         progress = None
         if self.tty and dead_letters:
@@ -93,21 +97,29 @@ class Command(BaseCommand):
             progress = Progress(console=Console(file=cast(IO[str], self.stdout._out)))
             task = progress.add_task("dry run" if dry_run else "replaying", total=len(dead_letters))
             progress.start()
+
+        def report(dead_letter_id: int, outcome: str, error: str) -> None:
+            bucket = "failed" if outcome in FAILED else "skipped" if outcome == ReplayOutcome.SKIPPED else "ok"
+            counts[bucket] += 1
+            line = f"{dead_letter_id}\t{outcome}\t{one_line(error)}"
+            if progress is not None:
+                progress.console.print(line, markup=False, highlight=False)
+                progress.advance(task)
+            else:
+                self.stdout.write(line)
+
         try:
-            for d in dead_letters:
-                try:
-                    record = d.dry_run(None, source="command") if dry_run else d.replay(None, source="command")
-                    outcome, error = record.outcome, record.error.split("\n", 1)[0]
-                except Exception as exc:  # noqa: BLE001 - count it and carry on
-                    outcome, error = ReplayOutcome.FAILED, f"{type(exc).__name__}: {exc}"
-                bucket = "failed" if outcome in FAILED else "skipped" if outcome == ReplayOutcome.SKIPPED else "ok"
-                counts[bucket] += 1
-                line = f"{d.pk}\t{outcome}\t{one_line(error)}"
-                if progress is not None:
-                    progress.console.print(line, markup=False, highlight=False)
-                    progress.advance(task)
-                else:
-                    self.stdout.write(line)
+            if dry_run:
+                for d in dead_letters:
+                    try:
+                        record = d.dry_run(None, source="command")
+                        report(d.pk, record.outcome, record.error.split("\n", 1)[0])
+                    except Exception as exc:  # noqa: BLE001 - count it and carry on
+                        report(d.pk, ReplayOutcome.FAILED, f"{type(exc).__name__}: {exc}")
+            else:
+                for records in replay_chunks([d.pk for d in dead_letters], None, source="command"):
+                    for record in records:
+                        report(record.dead_letter_id, record.outcome, record.error.split("\n", 1)[0])
         finally:
             if progress is not None:
                 progress.stop()

@@ -1,0 +1,224 @@
+"""The replay path itself (deadletters.replay): chunks, per-item outcomes, records and log
+entries, crashes, commits per chunk. Every replay, one or many, goes through it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import User
+from django.db import connection
+from django.utils import timezone
+
+from deadletters import replay
+from deadletters.models import DeadLetter, ReplayRecord, fingerprint
+from deadletters.tests.factories import committed_runs, make_dead_letters
+from webhooks import handlers, processing
+from webhooks.errors import RetryLater
+from webhooks.models import EventAttempt, Shop, WebhookEvent
+
+
+def dead_letter_for(topic: str, payload: dict[str, Any], shop: str = "mixed-shop.myshopify.com") -> DeadLetter:
+    """A dead event of `topic` and its open dead letter, as processing leaves them, for a
+    topic whose handler is not the test's (a built-in one, or none at all)."""
+    event = WebhookEvent.objects.create(
+        topic=topic, shop_domain=shop, webhook_id=f"replay-{uuid.uuid4()}", payload=payload, status="dead", attempts=5,
+        last_error="RuntimeError: boom",
+    )
+    return DeadLetter.objects.create(
+        event=event, topic=topic, shop_domain=shop, error_class="RuntimeError", error_message="boom",
+        fingerprint=fingerprint("RuntimeError", "boom", topic), attempts=[],
+    )
+
+
+def later(ctx: handlers.HandlerContext) -> str:
+    raise RetryLater(timezone.now() + timedelta(minutes=5), "destination paused")
+
+
+def outside(ctx: handlers.HandlerContext) -> str:
+    return "posted somewhere"
+
+
+outside.atomic = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def extra_topics(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(handlers.REGISTRY, "tests/later", later)
+    monkeypatch.setitem(handlers.REGISTRY, "tests/outside", outside)
+
+
+def test_it_gives_each_item_of_a_mixed_chunk_its_own_outcome(calls_table, flaky_handler, settings, extra_topics):
+    settings.DEADLETTER_REPLAY_CHUNK = 100
+    good, bad, resolved_meanwhile, done_meanwhile, in_flight = make_dead_letters(5)
+    scopes = dead_letter_for("app/scopes_update", {"current": ["read_orders", "write_products"]})
+    no_handler = dead_letter_for("tests/nobody-handles-this", {"id": 1})
+    deferred = dead_letter_for("tests/later", {"id": 2})
+    resolved_meanwhile.resolve(None, "fixed by hand in the shop")
+    WebhookEvent.objects.filter(pk=done_meanwhile.event_id).update(status="processed")
+    WebhookEvent.objects.filter(pk=in_flight.event_id).update(
+        status="processing", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    flaky_handler.fail = False
+    flaky_handler.count_in_table = True
+    flaky_handler.fail_orders = {bad.event.payload["id"]}
+    flaky_handler.message = "still refused {order}"
+    order = [good, bad, scopes, no_handler, deferred, resolved_meanwhile, done_meanwhile, in_flight]
+
+    records = replay.replay_many([d.pk for d in order], None, source="command")
+
+    assert [(r.dead_letter_id, r.outcome) for r in records] == [
+        (good.pk, "ok"), (bad.pk, "failed"), (scopes.pk, "ok"), (no_handler.pk, "ignored"), (deferred.pk, "deferred"),
+        (resolved_meanwhile.pk, "skipped"), (done_meanwhile.pk, "ok"), (in_flight.pk, "skipped"),
+    ]
+    assert all(r.pk is not None and r.source == "command" for r in records)
+    rows = {d.pk: DeadLetter.objects.get(pk=d.pk) for d in order}
+    events = {d.pk: WebhookEvent.objects.get(pk=d.event_id) for d in order}
+    # The failure rolled back its own handler's work only; the others' committed.
+    assert committed_runs() == {good.event_id: 1}
+    assert Shop.objects.get(domain="mixed-shop.myshopify.com").scopes == "read_orders,write_products"
+    assert (rows[good.pk].status, rows[good.pk].replay_count, rows[good.pk].note) == ("resolved", 1, "resolved by replay")
+    assert events[good.pk].status == "processed" and events[scopes.pk].status == "processed"
+    assert events[scopes.pk].shop_id == Shop.objects.get(domain="mixed-shop.myshopify.com").pk
+    # The failed one: open again with the new error, its attempt history and group.
+    failed = rows[bad.pk]
+    assert (failed.status, failed.replay_count) == ("open", 1)
+    assert failed.error_message == f"still refused {bad.event.payload['id']}"
+    assert failed.last_replay_error == f"RuntimeError: still refused {bad.event.payload['id']}"
+    assert failed.fingerprint == fingerprint("RuntimeError", failed.error_message, "tests/flaky") != bad.fingerprint
+    assert [a["trigger"] for a in failed.attempts] == ["worker", "command"]
+    assert events[bad.pk].status == "dead" and events[bad.pk].attempts == 2
+    assert "Traceback" in records[1].error
+    # No handler: ignored, which resolves the dead letter.
+    assert rows[no_handler.pk].status == "resolved" and events[no_handler.pk].status == "ignored"
+    # RetryLater: deferred, open again, the event dead again.
+    assert (rows[deferred.pk].status, rows[deferred.pk].error_class, events[deferred.pk].status) == (
+        "open", "RetryLater", "dead")
+    # Closed by hand meanwhile: skipped, left as it was.
+    assert (rows[resolved_meanwhile.pk].status, rows[resolved_meanwhile.pk].note) == ("resolved", "fixed by hand in the shop")
+    assert records[5].error == replay.NOT_OPEN
+    # The event was processed meanwhile: resolved without running anything.
+    assert rows[done_meanwhile.pk].status == "resolved" and records[6].summary == "the event was already processed"
+    assert rows[done_meanwhile.pk].note == "event already processed"
+    # The event is being processed right now: skipped, open again, not counted.
+    assert (rows[in_flight.pk].status, rows[in_flight.pk].replay_count) == ("open", 0)
+    assert records[7].error == "the event is processing, not dead"
+    assert EventAttempt.objects.filter(event_id__in=[d.event_id for d in order], trigger="command").count() == 5
+
+
+@pytest.mark.django_db
+def test_it_writes_a_record_and_an_admin_log_entry_per_item(flaky_handler, settings):
+    settings.DEADLETTER_REPLAY_CHUNK = 2
+    user = User.objects.create_user("support-sam")
+    ok_one, ok_two, failing = make_dead_letters(3)
+    flaky_handler.fail = False
+    flaky_handler.fail_orders = {failing.event.payload["id"]}
+    DeadLetter.objects.filter(pk__in=[ok_one.pk, ok_two.pk, failing.pk]).order_by("pk").replay(user, log="Replayed")
+    for dead_letter, outcome in ((ok_one, "ok"), (ok_two, "ok"), (failing, "failed")):
+        (record,) = ReplayRecord.objects.filter(dead_letter=dead_letter)
+        assert (record.outcome, record.actor, record.source, record.dry_run) == (outcome, user, "admin", False)
+        assert record.duration_ms > 0
+        (entry,) = LogEntry.objects.filter(object_id=str(dead_letter.pk))
+        assert entry.user == user and entry.is_change()
+    assert LogEntry.objects.get(object_id=str(ok_one.pk)).change_message == "Replayed: Succeeded."
+    assert LogEntry.objects.get(object_id=str(failing.pk)).change_message.startswith("Replayed: Failed. RuntimeError:")
+    assert str(ok_one.pk) in LogEntry.objects.get(object_id=str(ok_one.pk)).object_repr
+
+
+@pytest.mark.django_db
+def test_it_writes_no_log_entry_without_a_user(flaky_handler):
+    (dead_letter,) = make_dead_letters()
+    flaky_handler.fail = False
+    replay.replay_many([dead_letter.pk], None, source="command", log="Replayed")
+    assert not LogEntry.objects.exists()
+    assert ReplayRecord.objects.get(dead_letter=dead_letter).actor is None
+
+
+def test_it_gives_the_claims_back_when_a_chunk_crashes_outside_its_handlers(calls_table, flaky_handler, monkeypatch):
+    dead_letters = make_dead_letters(3)
+    ids = [d.pk for d in dead_letters]
+    flaky_handler.fail = False
+    flaky_handler.count_in_table = True
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("could not write the attempt rows")
+
+    monkeypatch.setattr(EventAttempt.objects, "bulk_create", full_disk)
+    records = replay.replay_many(ids, None)
+    assert [r.outcome for r in records] == ["failed"] * 3
+    assert all(r.pk is not None and "could not write the attempt rows" in r.error for r in records)
+    # Nothing of the work survived, and nothing is left claimed.
+    assert committed_runs() == {}
+    for dead_letter in DeadLetter.objects.filter(pk__in=ids):
+        assert (dead_letter.status, dead_letter.replay_lease_expires_at, dead_letter.replay_count) == ("open", None, 1)
+        assert dead_letter.last_replay_error == "RuntimeError: could not write the attempt rows"
+    assert set(WebhookEvent.objects.filter(pk__in=[d.event_id for d in dead_letters]).values_list("status", "lease_expires_at")) == {
+        ("dead", None)}
+    # And the next replay does the work, once.
+    monkeypatch.undo()
+    assert [r.outcome for r in replay.replay_many(ids, None)] == ["ok"] * 3
+    assert committed_runs() == {d.event_id: 1 for d in dead_letters}
+
+
+@pytest.mark.django_db
+def test_it_takes_over_a_replay_that_died_with_its_claims(flaky_handler):
+    """The replaying process was killed between its two transactions: both leases lapse,
+    the sweeper would hand the event to a worker, and a new replay takes both over."""
+    (dead_letter,) = make_dead_letters()
+    past = timezone.now() - timedelta(seconds=1)
+    DeadLetter.objects.filter(pk=dead_letter.pk).update(status="replaying", replay_lease_expires_at=past)
+    WebhookEvent.objects.filter(pk=dead_letter.event_id).update(status="processing", lease_expires_at=past)
+    assert list(processing.to_sweep().values_list("pk", flat=True)) == [dead_letter.event_id]
+    flaky_handler.fail = False
+    (record,) = replay.replay_many([dead_letter.pk], None)
+    assert record.outcome == "ok"
+    assert DeadLetter.objects.get(pk=dead_letter.pk).status == "resolved"
+    assert WebhookEvent.objects.get(pk=dead_letter.event_id).status == "processed"
+
+
+@pytest.mark.django_db
+def test_it_replays_a_handler_that_works_outside_the_database_in_a_part_of_its_own(flaky_handler, settings, extra_topics):
+    settings.DEADLETTER_REPLAY_CHUNK = 100
+    first, second, last = make_dead_letters(3)
+    posted = dead_letter_for("tests/outside", {"id": 3})
+    ids = [first.pk, second.pk, posted.pk, last.pk]
+    assert replay._parts(ids) == [[first.pk, second.pk], [posted.pk], [last.pk]]
+    flaky_handler.fail = False
+    assert [r.outcome for r in replay.replay_many(ids, None)] == ["ok"] * 4
+    assert ReplayRecord.objects.get(dead_letter=posted).summary == "posted somewhere"
+
+
+def test_it_commits_twice_per_chunk_whatever_its_size(transactional_db, flaky_handler, settings):
+    """The claim and the work: two commits per chunk, not a handful per dead letter."""
+    dead_letters = make_dead_letters(10)
+    settings.DEADLETTER_REPLAY_CHUNK = 5
+    flaky_handler.fail = False
+    commits: list[int] = []
+    writes: list[tuple[str, bool]] = []  # (statement, run in autocommit)
+    original = connection.commit
+
+    def counted_commit() -> None:
+        commits.append(1)
+        original()
+
+    def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        writes.append((sql, connection.get_autocommit()))
+        return execute(sql, params, many, context)
+
+    connection.commit = counted_commit  # type: ignore[method-assign]
+    try:
+        with connection.execute_wrapper(counted):
+            records = replay.replay_many([d.pk for d in dead_letters], None)
+    finally:
+        del connection.commit
+    assert [r.outcome for r in records] == ["ok"] * 10
+    assert len(commits) == 4
+    # No statement commits on its own (autocommit): everything is inside those four.
+    assert [sql for sql, autocommit in writes if autocommit and sql.lstrip().upper().startswith(
+        ("INSERT", "UPDATE", "DELETE"))] == []
+    # Statements in all: per dead letter its shop, a savepoint, the event's UPDATE and the
+    # release (this handler writes nothing); per chunk about a dozen, whatever its size.
+    assert len(writes) <= 10 * 4 + 2 * 15
