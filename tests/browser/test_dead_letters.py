@@ -27,12 +27,13 @@ def support(page, login, staff):
     return login("sam-support")
 
 
-def shop_filter(page, shop):
-    """Click a shop in the list's "By shop domain" filter."""
-    page.locator("#changelist-filter details", has_text="By shop domain").get_by_role("link", name=shop).click()
+def search(page, term):
+    """What support staff type into the changelist's search box."""
+    page.fill("#searchbar", term)
+    page.press("#searchbar", "Enter")
 
 
-def test_it_finds_a_shops_dead_letters_by_search_and_by_filter(live_server, scene, support, screenshot):
+def test_it_finds_a_shops_dead_letters_by_search_and_narrows_by_filter(live_server, scene, support, screenshot):
     page = support
     page.goto(f"{live_server.url}{CHANGELIST}")
     expect(page.locator(ROWS)).to_have_count(5)
@@ -46,7 +47,10 @@ def test_it_finds_a_shops_dead_letters_by_search_and_by_filter(live_server, scen
         expect(row).to_contain_text("upstream refused order")
 
     page.goto(f"{live_server.url}{CHANGELIST}")
-    shop_filter(page, NORTH)
+    # No shop list in the sidebar (thousands of shops in production): the search box takes
+    # a whole domain too, and the sidebar filters narrow the search further.
+    expect(page.locator("#changelist-filter details", has_text="By shop domain")).to_have_count(0)
+    search(page, NORTH)
     expect(page.locator(ROWS)).to_have_count(2)
     expect(page.locator(ROWS).filter(has_text="PayloadInvalid")).to_contain_text("app/scopes_update")
     page.locator("#changelist-filter details", has_text="By topic").get_by_role("link", name="tests/flaky").click()
@@ -123,7 +127,7 @@ def test_it_bulk_replays_a_filtered_set_in_the_background_and_shows_progress_to_
     assert run_queued_tasks() == 5  # 8 open for acme in all, above the limit
     page = support
     page.goto(f"{live_server.url}{CHANGELIST}")
-    shop_filter(page, ACME)
+    search(page, ACME)
     expect(page.locator(ROWS)).to_have_count(8)
     page.click("#replay-matching")
     expect(page.locator("#confirm-count")).to_have_text("8")
@@ -161,7 +165,7 @@ def test_it_dry_runs_and_changes_nothing(live_server, scene, support, flaky, scr
     flaky.fail = False
     flaky.fail_orders = {2001}
     page.goto(f"{live_server.url}{CHANGELIST}")
-    shop_filter(page, NORTH)
+    search(page, NORTH)
     page.locator(ROWS).filter(has_text="order 2001").locator("input.action-select").check()
     page.locator(ROWS).filter(has_text="PayloadInvalid").locator("input.action-select").check()
     page.select_option("select[name=action]", label="Dry-run replay (changes nothing)")
