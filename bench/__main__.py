@@ -18,7 +18,7 @@ import traceback
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from bench.common import ROOT, NotAvailable, Options, Results, say
+from bench.common import ROOT, Figure, NotAvailable, Options, Results, say
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/timedify_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
@@ -48,6 +48,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--replay-items", type=int, help="open dead letters to replay (default 10000)")
     parser.add_argument("--retention-events", type=int, help="expired events (default 1000000)")
     parser.add_argument("--admin-events", type=int, help="events behind the admin (default 1000000)")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other scenarios of the existing results.json (each shown with its own run)")
     parser.add_argument("--output", help="where results.json and RESULTS.md go (default bench/, smoke: var/bench-smoke/)")
     args = parser.parse_args(argv)
     unknown = [name for name in args.scenarios if name not in SCENARIOS]
@@ -168,11 +170,16 @@ def write_markdown(results: Results, path: str) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Run {results.started_at} on {results.machine}. Options: "
-        + ", ".join(f"{k}={v}" for k, v in results.options.items() if k not in ("database_url", "redis_url")) + ".",
+        f"Run {results.started_at} on {results.machine}. Options: {results.options_line()}.",
         "Ratios are measured side by side in the same run; absolute figures move with the machine's other load.",
         "See docs/benchmarks.md for how each figure is obtained.",
         "",
+    ]
+    if len(set(results.runs.values())) > 1:
+        lines += ["Scenarios measured in other runs (`--update`):", ""]
+        lines += [f"- {name}: {run}" for name, run in results.runs.items() if not run.startswith(results.started_at)]
+        lines.append("")
+    lines += [
         "| Scenario | Measure | Value | Target | Met | How |",
         "|---|---|---|---|---|---|",
     ]
@@ -184,6 +191,32 @@ def write_markdown(results: Results, path: str) -> None:
         lines.append(f"| {scenario} | not available on this build | | | | {why} |")
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def keep_other_scenarios(results: Results, path: str, ran: list[str]) -> None:
+    """--update: the figures of scenarios not run now come from the previous results.json,
+    in scenario order, each scenario labelled with the run that measured it."""
+    try:
+        with open(path) as fh:
+            old = json.load(fh)
+    except (OSError, ValueError):
+        say(f"--update: no readable {path}; writing this run only")
+        return
+    old_runs = old.get("runs") or {}
+    figures = []
+    for name in SCENARIOS:
+        if name in ran:
+            figures += [f for f in results.figures if f.scenario == name]
+        else:
+            kept = [Figure(**f) for f in old.get("figures", []) if f["scenario"] == name]
+            figures += kept
+            if kept:
+                results.runs[name] = old_runs.get(name, old.get("started_at", "an earlier run"))
+            if name in old.get("unavailable", {}):
+                results.unavailable[name] = old["unavailable"][name]
+            if name in old.get("raw", {}):
+                results.raw[name] = old["raw"][name]
+    results.figures = figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
             results.add(name, "machine load average (1 min) before / after", f"{load_before:.1f} / {load_after:.1f}", "",
                         how=f"os.getloadavg() on {os.cpu_count()} cores; above the core count, other work competed")
     os.makedirs(args.output, exist_ok=True)
+    ran = args.scenarios or list(SCENARIOS)
+    results.runs = {name: f"{results.started_at}, {results.options_line()}" for name in ran}
+    if args.update:
+        keep_other_scenarios(results, os.path.join(args.output, "results.json"), ran)
     with open(os.path.join(args.output, "results.json"), "w") as fh:
         json.dump(asdict(results), fh, indent=2, default=str)
     write_markdown(results, os.path.join(args.output, "RESULTS.md"))

@@ -81,6 +81,10 @@ class Results:
     figures: list[Figure] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    runs: dict[str, str] = field(default_factory=dict)  # scenario -> the run that measured it
+
+    def options_line(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.options.items() if k not in ("database_url", "redis_url"))
 
     def add(self, scenario: str, measure: str, value: float | str | None, unit: str = "", *,
             target: str = "", met: bool | None = None, how: str = "") -> None:
