@@ -125,6 +125,8 @@ def _shop_for(event: WebhookEvent) -> Shop | None:
 
 
 def _record(event: WebhookEvent, result: AttemptResult, trigger: str) -> None:
+    # Callers write the attempt in the transaction whose conditional UPDATE just proved
+    # the claim on the event row (see EventAttempt.event): never on its own.
     EventAttempt.objects.create(
         event=event,
         number=result.number,
@@ -184,8 +186,17 @@ def _run_attempt(event: WebhookEvent, func: handlers.HandlerFunc, lease: datetim
     if not result.ok:
         result.duration_ms = (time.perf_counter() - t0) * 1000
         event.attempts = number
-        WebhookEvent.objects.filter(pk=event.pk).update(attempts=number, last_error=result.one_line_error)
-        _record(event, result, trigger)
+        # The failure is recorded under the claim too, in one transaction: the UPDATE locks
+        # the event row and proves it is still ours, so the attempt row is never written
+        # for an event that retention deleted meanwhile (EventAttempt.event has no database
+        # constraint to refuse it).
+        with transaction.atomic():
+            updated = WebhookEvent.objects.filter(
+                pk=event.pk, status=EventStatus.PROCESSING, lease_expires_at=lease
+            ).update(attempts=number, last_error=result.one_line_error)
+            if updated != 1:
+                raise _LostClaim(f"event {event.pk} was claimed by another worker or deleted")
+            _record(event, result, trigger)
     else:
         event.attempts = number
         event.status = EventStatus.PROCESSED
@@ -199,11 +210,18 @@ def _finish(event: WebhookEvent, status: str, **extra: object) -> None:
     event.status = status
 
 
-def _ignore(event: WebhookEvent, trigger: str) -> None:
+def _ignore(event: WebhookEvent, trigger: str, lease: datetime) -> bool:
+    """Record "no handler" under the claim; False when the claim was lost (nothing written)."""
     with transaction.atomic():
         number = event.attempts + 1
-        _finish(event, EventStatus.IGNORED, attempts=number)
+        updated = WebhookEvent.objects.filter(
+            pk=event.pk, status=EventStatus.PROCESSING, lease_expires_at=lease
+        ).update(status=EventStatus.IGNORED, lease_expires_at=None, processed_at=timezone.now(), attempts=number)
+        if updated != 1:
+            return False
+        event.status, event.attempts = EventStatus.IGNORED, number
         _record(event, AttemptResult(outcome=AttemptOutcome.IGNORED, number=number, summary="no handler for this topic"), trigger)
+    return True
 
 
 def _defer(event: WebhookEvent, result: AttemptResult) -> None:
@@ -232,8 +250,7 @@ def process_event(event_id: int, *, trigger: str = "worker") -> str:
     logcontext.bind(webhook_id=event.webhook_id)
     func = handlers.resolve(event)
     if func is None:
-        _ignore(event, trigger)
-        return EventStatus.IGNORED
+        return EventStatus.IGNORED if _ignore(event, trigger, lease) else "skipped"
     delays: list[float] = list(settings.WEBHOOK_RETRY_DELAYS)
     for attempt_index in range(len(delays) + 1):
         try:
@@ -270,7 +287,8 @@ def replay_event(event_id: int, *, trigger: str = "replay") -> AttemptResult | N
     logcontext.bind(webhook_id=event.webhook_id)
     func = handlers.resolve(event)
     if func is None:
-        _ignore(event, trigger)
+        if not _ignore(event, trigger, lease):
+            return None
         return AttemptResult(outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic")
     try:
         result = _run_attempt(event, func, lease, trigger)
