@@ -106,6 +106,10 @@ class DeadLetterQuerySet(models.QuerySet["DeadLetter"]):
 
 
 class DeadLetter(models.Model):
+    # The database's guarantee that retention never deletes what a dead letter needs: a
+    # real foreign key (unlike the attempts' and exports'), whatever the dead letter's
+    # status. On PostgreSQL it is ON DELETE RESTRICT (migration 0005): one look-up per
+    # deleted event instead of NO ACTION's two, the cheaper half of retention's cost.
     event = models.ForeignKey(
         WebhookEvent, on_delete=models.PROTECT, related_name="dead_letters",
         help_text="The dead event; its payload and attempts are read from there.",

@@ -45,14 +45,17 @@ def envint(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
-def envfloat(name: str, default: float) -> float:
+def envfloat(name: str, default: float, *, minimum: float | None = None) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"Unexpected value {name}={raw!r}: expected a number") from None
+    if minimum is not None and not value >= minimum:  # also refuses nan
+        raise ImproperlyConfigured(f"{name}={value} is below the minimum of {minimum}")
+    return value
 
 
 def envlist(name: str, default: str = "") -> list[str]:

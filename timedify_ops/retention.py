@@ -5,7 +5,9 @@ dead letter cannot be deleted. Retention therefore first runs the dead-letter cl
 (resolved and ignored dead letters past DEADLETTER_RETENTION_DAYS), which frees their events;
 then it deletes expired events that no dead letter points at any more. An event whose dead
 letter is open or replaying, or resolved but still inside its own window, is kept and
-counted; it goes on a later run, once its dead letter has been cleaned up.
+counted; it goes on a later run, once its dead letter has been cleaned up. An event not yet
+processed (received, or processing) is kept and counted too, however old: deleting it would
+lose a delivery.
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ def retention_cleanup(
     *,
     dry_run: bool = False,
     batch_size: int | None = None,
+    pause: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """Delete events older than `days` (WEBHOOK_RETENTION_DAYS) in batches; see the module
+    """Delete events older than `days` (WEBHOOK_RETENTION_DAYS) in batches of `batch_size`
+    (RETENTION_BATCH_SIZE), `pause` seconds (RETENTION_PAUSE_SECONDS) apart; see the module
     docstring for what is kept. `progress` is called with the number deleted per batch."""
     days = days or settings.WEBHOOK_RETENTION_DAYS
     batch_size = batch_size or settings.RETENTION_BATCH_SIZE
+    pause = settings.RETENTION_PAUSE_SECONDS if pause is None else pause
     t0 = time.perf_counter()
     cutoff = timezone.now() - timedelta(days=days)
 
@@ -48,19 +53,21 @@ def retention_cleanup(
     dead_letters = DeadLetter.objects.cleanup(dl_days, dry_run=dry_run)
 
     expired = WebhookEvent.objects.expired(days)
+    batches = pauses = retried = 0
     if dry_run:
-        deleted: dict[str, Any] = {
+        deleted: dict[str, int] = {
             _label(WebhookEvent): expired.count(),
             _label(EventAttempt): EventAttempt.objects.filter(event__in=expired.values("pk")).count(),
-            "batches": 0,
         }
     else:
-        deleted = expired.delete_in_batches(batch_size, progress=progress)
-    batches = deleted.pop("batches")
+        done = expired.delete_in_batches(batch_size, pause=pause, progress=progress)
+        deleted, batches, pauses, retried = dict(done.deleted), done.batches, done.pauses, done.retried
+        batch_size = done.batch_size
     deleted[_label(DeadLetter)] = dead_letters
 
     old = WebhookEvent.objects.filter(received_at__lt=cutoff)
     kept_open = old.filter(dead_letters__in=DeadLetter.objects.unresolved()).distinct().count()
+    kept_unfinished = old.pending().count()
     kept_total = old.count() if not dry_run else old.count() - deleted[_label(WebhookEvent)]
     oldest = WebhookEvent.objects.order_by("received_at").values_list("received_at", flat=True).first()
     seconds = round(time.perf_counter() - t0, 3)
@@ -70,10 +77,14 @@ def retention_cleanup(
         "cutoff": cutoff.isoformat(),
         "dry_run": dry_run,
         "batch_size": batch_size,
+        "pause_seconds": pause,
         "batches": batches,
+        "pauses": pauses,
+        "batches_retried": retried,
         "deleted": deleted,
         "kept_past_window": kept_total,
         "kept_for_open_dead_letters": kept_open,
+        "kept_unfinished": kept_unfinished,
         "oldest_kept": oldest.isoformat() if oldest else None,
         "deadletter_days": dl_days,
         "seconds": seconds,
@@ -82,8 +93,14 @@ def retention_cleanup(
     events, attempts = deleted[_label(WebhookEvent)], deleted.get(_label(EventAttempt), 0)
     parts = [f"{verb} {events} events, {attempts} attempts, {dead_letters} dead letters"]
     if not dry_run:
-        parts[0] += f" in {batches} batches"
-    parts.append(f"kept {kept_total} older than {days} d ({kept_open} for open dead letters)")
+        parts[0] += f" in {batches} batches of up to {batch_size}"
+        if pauses:
+            parts[0] += f", pausing {pause:g} s between batches"
+        if retried:
+            parts[0] += f" ({retried} refused by the database and run again: a dead letter raced in)"
+    parts.append(
+        f"kept {kept_total} older than {days} d ({kept_open} for open dead letters, {kept_unfinished} not yet processed)"
+    )
     parts.append(f"oldest kept {oldest:%Y-%m-%d %H:%M} UTC" if oldest else "no events left")
     summary = "; ".join(parts)
     return Outcome(JobStatus.OK, f"{summary} ({seconds:.2f} s)", details)

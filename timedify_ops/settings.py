@@ -275,8 +275,10 @@ SCHEDULE_Q_PRUNE_CRON = envstr("SCHEDULE_Q_PRUNE_CRON", "30 4 * * *")
 SCHEDULE_HEALTH_MINUTES = envint("SCHEDULE_HEALTH_MINUTES", 5, minimum=1)
 SCHEDULE_ALERTING_MINUTES = envint("SCHEDULE_ALERTING_MINUTES", 5, minimum=1)
 SCHEDULE_SWEEPER_MINUTES = envint("SCHEDULE_SWEEPER_MINUTES", 1, minimum=1)
-# Retention deletes this many events per statement; each batch is its own short transaction.
-RETENTION_BATCH_SIZE = envint("RETENTION_BATCH_SIZE", 1000, minimum=1)
+# Retention deletes this many events per batch, each batch its own short transaction, and
+# pauses this long between two batches so live ingest keeps its latency (docs/operations.md).
+RETENTION_BATCH_SIZE = envint("RETENTION_BATCH_SIZE", 5000, minimum=1)
+RETENTION_PAUSE_SECONDS = envfloat("RETENTION_PAUSE_SECONDS", 0.05, minimum=0.0)
 # django-q2 result pruning: Failure rows and Success rows older than this many days.
 Q_RESULT_RETENTION_DAYS = envint("Q_RESULT_RETENTION_DAYS", 7, minimum=1)
 # Job runs of our own are kept this long (pruned with django-q2's results).

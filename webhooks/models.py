@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from webhooks.errors import RetryLater
+
+if TYPE_CHECKING:
+    from webhooks.retention import Deletion
 
 
 class Shop(models.Model):
@@ -72,67 +75,52 @@ class EventStatus(models.TextChoices):
     DEAD = "dead", "Dead"
 
 
+UNFINISHED = (EventStatus.RECEIVED, EventStatus.PROCESSING)
+
+
 class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
     def pending(self) -> WebhookEventQuerySet:
-        return self.filter(status__in=[EventStatus.RECEIVED, EventStatus.PROCESSING])
+        return self.filter(status__in=UNFINISHED)
+
+    def finished(self) -> WebhookEventQuerySet:
+        """Processed, ignored, failed or dead: no worker will touch it again by itself."""
+        return self.exclude(status__in=UNFINISHED)
 
     def deletable(self) -> WebhookEventQuerySet:
         """Leave out every event a PROTECT foreign key points at (a dead letter, whatever its
         status). Found through the model's relations, so this app names no other app."""
+        from webhooks.retention import relations
+
         qs = self
-        for model, field in self._relations(models.PROTECT):
+        for model, field in relations(self.model, models.PROTECT):
             qs = qs.exclude(Exists(model._base_manager.filter(**{field: OuterRef("pk")})))
         return qs
 
-    def _relations(self, on_delete: Callable[..., None]) -> list[tuple[type[models.Model], str]]:
-        """(model, foreign key name) of every relation pointing here with this on_delete."""
-        return [
-            (cast(type[models.Model], rel.related_model), rel.field.name)
-            for rel in self.model._meta.related_objects
-            if rel.on_delete is on_delete
-        ]
-
     def expired(self, days: int) -> WebhookEventQuerySet:
-        """Events received more than `days` days ago that nothing protects (retention)."""
-        return self.filter(received_at__lt=timezone.now() - timedelta(days=days)).deletable()
+        """What retention deletes: events received more than `days` days ago that are
+        finished (deleting one still to be processed would lose a delivery) and that
+        nothing protects."""
+        return self.filter(received_at__lt=timezone.now() - timedelta(days=days)).finished().deletable()
 
     def delete_in_batches(
-        self, batch_size: int = 1000, *, progress: Callable[[int], None] | None = None
-    ) -> dict[str, int]:
-        """Delete these events `batch_size` at a time, lowest primary key first, each batch in
-        its own short transaction so no lock is held for long. Rows are never loaded into
-        Python: only one batch of primary keys. Dependent rows go first (CASCADE deleted,
-        SET_NULL cleared); the PROTECT filter is re-applied inside each batch so an event
-        that got a dead letter meanwhile stays. Returns rows deleted per table and batches."""
-        deleted: dict[str, int] = {self.model._meta.label: 0}
-        for model, _ in self._relations(models.CASCADE):
-            deleted[model._meta.label] = 0
-        batches = 0
-        # Keyset pagination: each batch starts after the last one's highest key, so rows
-        # that are kept (pinned by a dead letter) are walked past once, not once per batch.
-        after = None
-        while True:
-            with transaction.atomic(using=self.db):
-                candidates = self.deletable() if after is None else self.deletable().filter(pk__gt=after)
-                ids = list(candidates.order_by("pk").values_list("pk", flat=True)[:batch_size])
-                if not ids:
-                    break
-                after = ids[-1]
-                doomed = type(self)(self.model, using=self.db).filter(pk__in=ids).deletable()
-                for model, field in self._relations(models.CASCADE):
-                    # Fast delete: EventAttempt has no dependents or signals of its own.
-                    _, per_model = model._base_manager.using(self.db).filter(**{f"{field}__in": doomed.values("pk")}).delete()
-                    for label, count in per_model.items():
-                        deleted[label] = deleted.get(label, 0) + count
-                for model, field in self._relations(models.SET_NULL):
-                    model._base_manager.using(self.db).filter(**{f"{field}__in": doomed.values("pk")}).update(**{field: None})
-                # One DELETE ... WHERE id IN (batch); Django's collector would fetch every row.
-                n = doomed._raw_delete(self.db)
-            batches += 1
-            deleted[self.model._meta.label] += n
-            if progress:
-                progress(n)
-        return {**deleted, "batches": batches}
+        self,
+        batch_size: int | None = None,
+        *,
+        pause: float | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Deletion:
+        """Delete these events `batch_size` (RETENTION_BATCH_SIZE) at a time, lowest id first,
+        each batch one short transaction, `pause` (RETENTION_PAUSE_SECONDS) between two.
+        Whatever the filters, an unfinished or protected event is never deleted; see
+        webhooks.retention for how a batch runs and why no orphan is left."""
+        from webhooks.retention import delete_in_batches
+
+        return delete_in_batches(
+            self,
+            batch_size or settings.RETENTION_BATCH_SIZE,
+            pause=settings.RETENTION_PAUSE_SECONDS if pause is None else pause,
+            progress=progress,
+        )
 
 
 class WebhookEvent(models.Model):
@@ -219,7 +207,14 @@ class AttemptOutcome(models.TextChoices):
 class EventAttempt(models.Model):
     """One run of a handler for an event: the timeline the admin shows."""
 
-    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="attempt_log")
+    # No database constraint, on purpose (Django still cascades, the index stays): the
+    # per-row RI check PostgreSQL runs for this FK when an event is deleted was the biggest
+    # cost of retention. An orphan cannot be written: every attempt row is inserted in the
+    # transaction whose conditional UPDATE of the event row holds the claim (that UPDATE
+    # locks the row; 0 rows updated means the event is gone or taken, and nothing is
+    # written), and retention deletes an event's attempts in the transaction that deletes
+    # the event (webhooks.processing, WebhookEventQuerySet.delete_in_batches).
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="attempt_log", db_constraint=False)
     number = models.PositiveIntegerField(help_text="1 for the first attempt, counting replays.")
     trigger = models.CharField(max_length=20, default="worker", help_text="worker, sweeper, replay or command.")
     started_at = models.DateTimeField(default=timezone.now)
@@ -388,8 +383,13 @@ class CustomerDataExport(models.Model):
     shop_domain = models.CharField(max_length=255, help_text="The shop that asked.")
     customer_id = models.CharField(max_length=64, help_text="Shopify's customer id.")
     data_request_id = models.CharField(max_length=64, blank=True, help_text="Shopify's data request id.")
+    # No database constraint, like EventAttempt.event and for the same reasons: the export
+    # is written by the data_request handler inside the transaction that then takes the
+    # event row's claim (a lost claim rolls the export back), and retention clears this
+    # column in the transaction that deletes the event.
     event = models.OneToOneField(
         WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="customer_export",
+        db_constraint=False,
         help_text="The customers/data_request event that built it (one export per event: a rerun rebuilds it).",
     )
     created_at = models.DateTimeField(auto_now_add=True)

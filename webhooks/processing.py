@@ -233,6 +233,8 @@ def _attempt_row(event: WebhookEvent, result: AttemptResult, trigger: str) -> Ev
 
 
 def _record(event: WebhookEvent, result: AttemptResult, trigger: str) -> None:
+    # Callers write the attempt in the transaction whose conditional UPDATE just proved
+    # the claim on the event row (see EventAttempt.event): never on its own.
     _attempt_row(event, result, trigger).save()
 
 
@@ -297,10 +299,19 @@ def _run_attempt(
     if not result.ok:
         result.duration_ms = (time.perf_counter() - t0) * 1000
         event.attempts = number
-        WebhookEvent.objects.filter(pk=event.pk).update(attempts=number, last_error=result.one_line_error, **link)
-        if record is None:
-            _record(event, result, trigger)
-        else:
+        # The failure is recorded under the claim too: the UPDATE locks the event row and
+        # proves it is still ours, so the attempt row is never written for an event that
+        # retention deleted meanwhile (EventAttempt.event has no database constraint to
+        # refuse it). A bulk replay writes the row later in this same transaction.
+        with transaction.atomic():
+            updated = WebhookEvent.objects.filter(
+                pk=event.pk, status=EventStatus.PROCESSING, lease_expires_at=lease
+            ).update(attempts=number, last_error=result.one_line_error, **link)
+            if updated != 1:
+                raise _LostClaim(f"event {event.pk} was claimed by another worker or deleted")
+            if record is None:
+                _record(event, result, trigger)
+        if record is not None:
             record(_attempt_row(event, result, trigger))
     else:
         event.attempts = number
@@ -317,11 +328,18 @@ def _finish(event: WebhookEvent, status: str, **extra: object) -> None:
     event.status = status
 
 
-def _ignore(event: WebhookEvent, trigger: str) -> None:
+def _ignore(event: WebhookEvent, trigger: str, lease: datetime) -> bool:
+    """Record "no handler" under the claim; False when the claim was lost (nothing written)."""
     with transaction.atomic():
         number = event.attempts + 1
-        _finish(event, EventStatus.IGNORED, attempts=number)
+        updated = WebhookEvent.objects.filter(
+            pk=event.pk, status=EventStatus.PROCESSING, lease_expires_at=lease
+        ).update(status=EventStatus.IGNORED, lease_expires_at=None, processed_at=timezone.now(), attempts=number)
+        if updated != 1:
+            return False
+        event.status, event.attempts = EventStatus.IGNORED, number
         _record(event, AttemptResult(outcome=AttemptOutcome.IGNORED, number=number, summary="no handler for this topic"), trigger)
+    return True
 
 
 def _defer(event: WebhookEvent, result: AttemptResult) -> None:
@@ -362,8 +380,7 @@ def _process(where: dict[str, Any], *, trigger: str) -> str:
     logcontext.bind(webhook_id=event.webhook_id)
     func = handlers.resolve(event)
     if func is None:
-        _ignore(event, trigger)
-        return EventStatus.IGNORED
+        return EventStatus.IGNORED if _ignore(event, trigger, lease) else "skipped"
     delays: list[float] = list(settings.WEBHOOK_RETRY_DELAYS)
     for attempt_index in range(len(delays) + 1):
         try:
@@ -450,10 +467,10 @@ def replay_claimed(
             func = funcs[event.pk]
             with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
                 if func is None:
-                    _ignore(event, trigger)
+                    # None when the claim was lost meanwhile: nothing written, not ours.
                     results[event.pk] = AttemptResult(
                         outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic"
-                    )
+                    ) if _ignore(event, trigger, lease) else None
                 else:
                     results[event.pk] = _replay_one(event, func, lease, trigger, shops=shops, record=rows.append)
         EventAttempt.objects.bulk_create(rows)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
+from io import StringIO
+from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 from django_q.models import Task
@@ -13,7 +19,7 @@ from deadletters.models import DeadLetter
 from timedify_ops.jobs import execute
 from timedify_ops.models import JobRun
 from timedify_ops.tests.conftest import make_dead_letter, make_event
-from webhooks.models import EventAttempt, WebhookEvent
+from webhooks.models import CustomerDataExport, EventAttempt, WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -72,8 +78,188 @@ def test_it_cannot_delete_an_event_a_dead_letter_protects():
     with pytest.raises(ProtectedError):
         event.delete()
     result = WebhookEvent.objects.filter(pk=event.pk).delete_in_batches(10)
-    assert result["webhooks.WebhookEvent"] == 0
+    assert result.deleted["webhooks.WebhookEvent"] == 0
     assert WebhookEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_it_rechecks_a_stale_selection_in_the_delete_itself():
+    # A selection that does not leave out protected or unfinished events stands for one
+    # made before a dead letter was opened or a worker claimed the event: the DELETE of
+    # each batch checks again, whatever the queryset said.
+    pinned = make_event(days_old=40, status="dead", attempts=2)
+    make_dead_letter(pinned, "resolved")
+    received = make_event(days_old=40, status="received")
+    processing = make_event(days_old=40, status="processing", attempts=1)
+    plain = make_event(days_old=40, attempts=1)
+
+    result = WebhookEvent.objects.filter(pk__in=[pinned.pk, received.pk, processing.pk, plain.pk]).delete_in_batches(10)
+
+    assert result.deleted == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 1}
+    assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {pinned.pk, received.pk, processing.pk}
+    assert EventAttempt.objects.filter(event_id__in=[pinned.pk, processing.pk]).count() == 3
+
+
+def test_it_keeps_events_not_yet_processed_however_old_and_says_so():
+    received = make_event(days_old=60, status="received")
+    processing = make_event(days_old=30, status="processing", attempts=1)
+    finished = [make_event(days_old=30, status=s, attempts=1) for s in ("processed", "ignored", "failed", "dead")]
+
+    run = execute("retention_cleanup", trigger="command", days=14)
+
+    assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {received.pk, processing.pk}
+    assert not WebhookEvent.objects.filter(pk__in=[e.pk for e in finished]).exists()
+    assert EventAttempt.objects.filter(event=processing).count() == 1
+    assert run.details["deleted"]["webhooks.WebhookEvent"] == 4
+    assert run.details["kept_unfinished"] == 2
+    assert run.details["kept_past_window"] == 2
+    assert "kept 2 older than 14 d (0 for open dead letters, 2 not yet processed)" in run.summary
+
+
+def test_it_deletes_attempts_and_clears_exports_of_deleted_events_and_leaves_no_orphans(settings):
+    settings.RETENTION_BATCH_SIZE = 3
+    old = [make_event(days_old=20, attempts=2, topic="customers/data_request") for _ in range(7)]
+    pinned = make_event(days_old=20, status="dead", attempts=3)
+    make_dead_letter(pinned, "open")
+    recent = make_event(days_old=1, attempts=1, topic="customers/data_request")
+    exports = {
+        e.pk: CustomerDataExport.objects.create(shop_domain=e.shop_domain, customer_id=str(e.pk), event=e)
+        for e in [*old[:2], pinned, recent]
+    }
+
+    run = execute("retention_cleanup", trigger="command", days=14)
+
+    assert run.details["deleted"]["webhooks.WebhookEvent"] == 7
+    assert run.details["deleted"]["webhooks.EventAttempt"] == 14
+    assert run.details["batches"] == 3
+    # The exports stay (staff may still need to hand them over); they no longer point anywhere.
+    assert CustomerDataExport.objects.filter(event__isnull=True).count() == 2
+    for kept in (pinned, recent):
+        assert CustomerDataExport.objects.get(pk=exports[kept.pk].pk).event_id == kept.pk
+    assert EventAttempt.objects.filter(event=pinned).count() == 3
+    assert EventAttempt.objects.filter(event=recent).count() == 1
+    events = WebhookEvent.objects.values("pk")
+    assert not EventAttempt.objects.exclude(event_id__in=events).exists()
+    assert not CustomerDataExport.objects.filter(event_id__isnull=False).exclude(event_id__in=events).exists()
+
+
+def test_it_pauses_between_batches_as_configured(settings):
+    settings.RETENTION_BATCH_SIZE = 10
+    settings.RETENTION_PAUSE_SECONDS = 0.01
+    for _ in range(35):
+        make_event(days_old=20)
+
+    run = execute("retention_cleanup", trigger="command", days=14)
+
+    assert (run.details["batches"], run.details["pauses"], run.details["pause_seconds"]) == (4, 3, 0.01)
+    assert "deleted 35 events, 0 attempts, 0 dead letters in 4 batches of up to 10, pausing 0.01 s between batches" in run.summary
+
+
+def test_it_takes_batch_size_and_pause_from_the_command_line(settings):
+    settings.RETENTION_PAUSE_SECONDS = 0.0
+    for _ in range(5):
+        make_event(days_old=20)
+    call_command("retention_cleanup", "14", "--batch-size", "2", "--pause", "0.005", stdout=StringIO())
+    run = JobRun.objects.get(task="retention_cleanup")
+    assert (run.details["batch_size"], run.details["batches"], run.details["pauses"]) == (2, 3, 2)
+    assert run.details["pause_seconds"] == 0.005
+    assert not WebhookEvent.objects.exists()
+
+
+def test_it_does_not_pause_when_the_pause_is_zero(settings):
+    settings.RETENTION_BATCH_SIZE = 2
+    settings.RETENTION_PAUSE_SECONDS = 0.0
+    for _ in range(5):
+        make_event(days_old=20)
+    run = execute("retention_cleanup", trigger="command", days=14)
+    assert (run.details["batches"], run.details["pauses"]) == (3, 0)
+    assert "pausing" not in run.summary
+
+
+def test_it_deletes_more_events_than_one_statement_may_name_on_sqlite(settings, on_postgres):
+    # SQLite takes the ids as one placeholder each, at most 999 per statement; PostgreSQL
+    # takes them as one array.
+    settings.RETENTION_BATCH_SIZE = 5000
+    old = timezone.now() - timedelta(days=20)
+    events = WebhookEvent.objects.bulk_create(
+        WebhookEvent(topic="orders/create", webhook_id=f"bulk-{n}", received_at=old, status="processed")
+        for n in range(1200)
+    )
+    EventAttempt.objects.bulk_create(EventAttempt(event=e, number=1, outcome="ok") for e in events)
+
+    run = execute("retention_cleanup", trigger="command", days=14)
+
+    assert run.details["deleted"]["webhooks.WebhookEvent"] == 1200
+    assert run.details["deleted"]["webhooks.EventAttempt"] == 1200
+    assert run.details["batches"] == (1 if on_postgres else 2)
+    assert not WebhookEvent.objects.exists() and not EventAttempt.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_it_never_deletes_an_event_whose_dead_letter_commits_while_its_batch_runs():
+    # Connection B opens a dead letter for a candidate the way a dying worker does: it
+    # updates the event row (a row lock) and inserts the dead letter, and holds its
+    # transaction open. Connection A runs retention: its selection cannot see the dead
+    # letter yet, so its DELETE reaches the event and waits for B's row lock. B commits.
+    # The event must survive: the DeadLetter foreign key refuses A's batch, and
+    # the batch run again leaves the event out.
+    racing = make_event(days_old=40, status="failed", attempts=1)
+    others = [make_event(days_old=40, attempts=1) for _ in range(3)]
+    letter_written, release = threading.Event(), threading.Event()
+    retention: dict[str, Any] = {}
+
+    def open_dead_letter() -> None:
+        try:
+            with transaction.atomic():
+                WebhookEvent.objects.filter(pk=racing.pk).update(status="dead")
+                make_dead_letter(racing, "open")
+                letter_written.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def run_retention() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                retention["pid"] = cursor.fetchone()[0]
+            retention["result"] = WebhookEvent.objects.expired(14).delete_in_batches(100)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=open_dead_letter)
+    writer.start()
+    assert letter_written.wait(10)
+    job = threading.Thread(target=run_retention)
+    job.start()
+    try:
+        assert _wait_until_blocked(lambda: retention.get("pid")), "retention never waited for the dead letter's lock"
+    finally:
+        release.set()
+        writer.join(30)
+        job.join(30)
+
+    result = retention["result"]
+    assert WebhookEvent.objects.get(pk=racing.pk).status == "dead"
+    assert DeadLetter.objects.get(event=racing).status == "open"
+    assert EventAttempt.objects.filter(event=racing).count() == 1
+    assert not WebhookEvent.objects.filter(pk__in=[e.pk for e in others]).exists()
+    assert (result.batches, result.retried) == (1, 1)
+    assert result.deleted["webhooks.WebhookEvent"] == 3
+
+
+def _wait_until_blocked(pid: Any, timeout: float = 10.0) -> bool:
+    """True once the backend pid() returns waits on a lock (pg_stat_activity)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pid() is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid()])
+                row = cursor.fetchone()
+            if row and row[0] == "Lock":
+                return True
+        time.sleep(0.02)
+    return False
 
 
 def test_it_only_counts_on_a_dry_run():

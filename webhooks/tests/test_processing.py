@@ -14,7 +14,7 @@ from django_q.models import OrmQ
 from conftest import run_concurrently
 from deadletters.models import DeadLetter
 from webhooks import processing
-from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
+from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, WebhookEvent
 from webhooks.tests import worker_handlers
 from webhooks.tests.support import store_event
 
@@ -123,3 +123,24 @@ def test_it_lists_stuck_events_in_a_dry_run_and_requeues_them_for_real(settings)
     assert out.getvalue().strip() == "re-enqueued 1 events"
     assert [q.task["args"] for q in OrmQ.objects.all()] == [(stuck.pk,)]
     assert processing.process_event(stuck.pk) == EventStatus.PROCESSED
+
+
+@pytest.mark.django_db
+def test_it_writes_no_attempt_for_an_event_deleted_while_its_handler_ran(settings):
+    # EventAttempt.event has no database constraint: the claim check is what keeps an
+    # attempt from outliving its event.
+    settings.WEBHOOK_RETRY_DELAYS = DELAYS
+    event = store_event("tests/deleted-meanwhile", {"id": 7})
+    assert processing.process_event(event.pk) == "skipped"
+    assert not WebhookEvent.objects.filter(pk=event.pk).exists()
+    assert not EventAttempt.objects.filter(event_id=event.pk).exists()
+
+
+@pytest.mark.django_db
+def test_it_records_no_ignored_attempt_once_the_claim_is_lost():
+    event = store_event("tests/no-such-handler", {"id": 8})
+    lease = processing.claim(event.pk)
+    assert lease is not None
+    WebhookEvent.objects.filter(pk=event.pk).delete()
+    assert processing._ignore(event, "worker", lease) is False
+    assert not EventAttempt.objects.filter(event_id=event.pk).exists()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from timedify_ops.models import JobRun
 from webhooks.errors import PermanentError
 from webhooks.handlers import HandlerContext, handler
+from webhooks.models import WebhookEvent
 
 SIDE_EFFECT_TASK = "tests.side_effect"
 
@@ -41,3 +42,10 @@ def always_fails(ctx: HandlerContext) -> str:
 @handler("tests/permanent")
 def permanent(ctx: HandlerContext) -> str:
     raise PermanentError("this payload can never be processed")
+
+
+@handler("tests/deleted-meanwhile", atomic=False)
+def deleted_meanwhile(ctx: HandlerContext) -> str:
+    # Stands in for retention (or anyone) deleting the event while its handler runs.
+    WebhookEvent.objects.filter(pk=ctx.event.pk).delete()
+    raise RuntimeError("the event went away under the handler")

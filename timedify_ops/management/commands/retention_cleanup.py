@@ -22,13 +22,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("days", nargs="?", type=int, default=None, help="Retention window in days.")
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted, delete nothing.")
-        parser.add_argument("--batch-size", type=int, default=None, help="Events per DELETE (RETENTION_BATCH_SIZE).")
+        parser.add_argument("--batch-size", type=int, default=None, help="Events per batch (RETENTION_BATCH_SIZE).")
+        parser.add_argument(
+            "--pause", type=float, default=None, help="Seconds between two batches (RETENTION_PAUSE_SECONDS)."
+        )
 
-    def handle(self, *args: Any, days: int | None, dry_run: bool, batch_size: int | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, days: int | None, dry_run: bool, batch_size: int | None, pause: float | None, **options: Any
+    ) -> None:
         if days is not None and days < 1:
             self.stderr.write("DAYS must be at least 1")
             raise SystemExit(1)
-        kwargs: dict[str, Any] = {"days": days, "dry_run": dry_run, "batch_size": batch_size}
+        if (batch_size is not None and batch_size < 1) or (pause is not None and not pause >= 0):
+            self.stderr.write("--batch-size must be at least 1 and --pause at least 0")
+            raise SystemExit(1)
+        kwargs: dict[str, Any] = {"days": days, "dry_run": dry_run, "batch_size": batch_size, "pause": pause}
         if self.stdout.isatty() and not dry_run:
             run = self._with_progress(days or settings.WEBHOOK_RETENTION_DAYS, kwargs)
         else:
