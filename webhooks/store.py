@@ -46,20 +46,22 @@ def insert_event(*, queue: tuple[str, str] | None = None, **values: Any) -> int 
     values.setdefault("last_enqueued_at", values["received_at"])
     values.setdefault("synthetic", False)
     qn = connection.ops.quote_name
-    insert, params = _insert_sql(WebhookEvent, _INSERT_FIELDS, values)
+    table, columns, params = _columns(WebhookEvent, _INSERT_FIELDS, values)
     # Only quoted names are interpolated; every value is a parameter.
-    insert += f" ON CONFLICT ({qn('provider')}, {qn('webhook_id')}) DO NOTHING RETURNING {qn('id')}"
+    insert = (
+        f"INSERT INTO {table} ({columns}) VALUES ({_placeholders(params)}) "  # noqa: S608
+        f"ON CONFLICT ({qn('provider')}, {qn('webhook_id')}) DO NOTHING RETURNING {qn('id')}"
+    )
     if queue is None:
         return _fetch_id(insert, params)
-    task_insert, task_params = _insert_sql(OrmQ, ("key", "payload", "lock"), {"key": queue[0], "payload": queue[1], "lock": timezone.now()})
+    task_values = {"key": queue[0], "payload": queue[1], "lock": timezone.now()}
+    task_table, task_columns, task_params = _columns(OrmQ, ("key", "payload", "lock"), task_values)
     if connection.vendor == "postgresql":
         # One statement, one round trip, one commit: the task row exists iff the event row
         # was inserted by this statement.
-        columns = task_insert[task_insert.index("(") : task_insert.index(")") + 1]
-        values_sql = task_insert[task_insert.index("VALUES") + len("VALUES") :].strip()[1:-1]
         sql = (
             f"WITH ev AS ({insert}), "  # noqa: S608
-            f"task AS (INSERT INTO {qn(OrmQ._meta.db_table)} {columns} SELECT {values_sql} FROM ev) "
+            f"task AS (INSERT INTO {task_table} ({task_columns}) SELECT {_placeholders(task_params)} FROM ev) "
             f"SELECT {qn('id')} FROM ev"
         )
         return _fetch_id(sql, [*params, *task_params])
@@ -67,11 +69,12 @@ def insert_event(*, queue: tuple[str, str] | None = None, **values: Any) -> int 
         event_pk = _fetch_id(insert, params)
         if event_pk is not None:
             with connection.cursor() as cursor:
-                cursor.execute(task_insert, task_params)
+                cursor.execute(f"INSERT INTO {task_table} ({task_columns}) VALUES ({_placeholders(task_params)})", task_params)  # noqa: S608
     return event_pk
 
 
-def _insert_sql(model: type[Any], names: tuple[str, ...], values: dict[str, Any]) -> tuple[str, list[Any]]:
+def _columns(model: type[Any], names: tuple[str, ...], values: dict[str, Any]) -> tuple[str, str, list[Any]]:
+    """(quoted table, quoted column list, prepared values) of these fields of a model."""
     meta = model._meta
     columns, params = [], []
     for name in names:
@@ -79,8 +82,11 @@ def _insert_sql(model: type[Any], names: tuple[str, ...], values: dict[str, Any]
         assert isinstance(field, Field)
         columns.append(connection.ops.quote_name(field.column))
         params.append(field.get_db_prep_save(values[name], connection))
-    placeholders = ", ".join(["%s"] * len(columns))
-    return f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({', '.join(columns)}) VALUES ({placeholders})", params  # noqa: S608
+    return connection.ops.quote_name(meta.db_table), ", ".join(columns), params
+
+
+def _placeholders(params: list[Any]) -> str:
+    return ", ".join(["%s"] * len(params))
 
 
 def _fetch_id(sql: str, params: list[Any]) -> int | None:
