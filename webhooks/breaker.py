@@ -90,11 +90,15 @@ class CircuitBreaker(models.Model):
         return True
 
     def record_success(self) -> None:
+        """Close the breaker; if it was not closed, the events waiting for it run now."""
+        was = self.state
         type(self)._default_manager.filter(pk=self.pk).update(
             state=BreakerState.CLOSED, consecutive_failures=0, opened_at=None, last_success_at=timezone.now(),
             last_error="", updated_at=timezone.now(),
         )
         self.refresh_from_db()
+        if was != BreakerState.CLOSED and not self.paused:
+            self.release_waiting()
 
     def record_failure(self, error: str) -> bool:
         """Count a failure; returns True when the breaker is open afterwards."""

@@ -40,18 +40,38 @@ def budget() -> int:
     return 1 + len(settings.WEBHOOK_RETRY_DELAYS)
 
 
-def wait(event: WebhookEvent, due: datetime, waiting_for: str = "") -> bool:
+def wait(event: WebhookEvent, due: datetime, waiting_for: str = "", *, task: bool = True) -> bool:
     """Release the event, still claimed by its `lease_expires_at`, until `due`, and write
-    its next task for then. False (nothing written) when the claim was lost."""
+    its next task for then (`task=False`: someone else wakes it, see hold_topic). False
+    (nothing written) when the claim was lost."""
     released = mine(event, event.lease_expires_at).update(  # type: ignore[arg-type]
-        status=EventStatus.RECEIVED, lease_expires_at=None, next_attempt_at=due, last_enqueued_at=due,
-        waiting_for=waiting_for,
+        status=EventStatus.RECEIVED, lease_expires_at=None, next_attempt_at=due,
+        # When it is handed out (or would be): the sweeper leaves it alone until a lease later.
+        last_enqueued_at=due, waiting_for=waiting_for,
     )
     if released != 1:
         return False
-    queue.enqueue_at(event.pk, due)
+    if task:
+        queue.enqueue_at(event.pk, due)
     event.status = EventStatus.RECEIVED
     return True
+
+
+def hold_topic(breaker: TopicBreaker) -> int:
+    """The topic's breaker just opened: all its waiting events wait for the probe, in one
+    UPDATE, and ONE task is written, for the probe at the end of the cool-down. A flood's
+    queued tasks then cost one claim that changes nothing each, and the flood does not
+    come back as a herd of tasks every cool-down: a successful probe closes the breaker,
+    which wakes them all (CircuitBreaker.record_success); a failed one holds them again."""
+    until = breaker.reopen_at()
+    with transaction.atomic():
+        topic = WebhookEvent.objects.filter(topic=breaker.topic, status=EventStatus.RECEIVED)
+        held = topic.update(next_attempt_at=until, last_enqueued_at=until, waiting_for=breaker.waiting_key)
+        probe = topic.order_by("received_at").values_list("pk", flat=True).first()
+        if probe is not None:
+            queue.enqueue_at(probe, until)
+    logger.warning("topic %s: breaker open, %d events wait for the probe at %s", breaker.topic, held, until.isoformat())
+    return held
 
 
 def settle(event: WebhookEvent, result: AttemptResult) -> None:
@@ -80,8 +100,10 @@ def _tell_breaker(event: WebhookEvent, breaker: TopicBreaker | None, result: Att
         if result.ok and breaker is not None and (breaker.state != BreakerState.CLOSED or breaker.consecutive_failures):
             breaker.record_success()
         elif result.outcome == AttemptOutcome.FAILED and not result.permanent:
+            breaker = breaker or TopicBreaker.objects.get_or_create(topic=event.topic)[0]
             # The class only: the row is shared by every shop and no redaction scrubs it.
-            (breaker or TopicBreaker.objects.get_or_create(topic=event.topic)[0]).record_failure(result.error_class)
+            if breaker.record_failure(result.error_class):
+                hold_topic(breaker)
     except Exception:  # noqa: BLE001
         logger.warning("could not update the breaker of topic %s", event.topic, exc_info=True)
 
@@ -112,9 +134,9 @@ def _process(where: dict[str, Any], *, trigger: str) -> str:
     try:
         breaker = _admit(event)
     except RetryLater as exc:
-        # Deferred before any attempt: nothing ran, nothing is counted.
-        with transaction.atomic():
-            return DEFERRED if wait(event, exc.until, exc.waiting_for) else SKIPPED
+        # Deferred before any attempt: nothing ran, nothing is counted. No task of its own:
+        # the breaker's probe wakes the topic (hold_topic), the sweeper if all else fails.
+        return DEFERRED if wait(event, exc.until, exc.waiting_for, task=False) else SKIPPED
     try:
         result = run_attempt(event, func, lease, trigger, settle=settle)
     except LostClaim:

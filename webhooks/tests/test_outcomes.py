@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
+from django_q.models import OrmQ
 
 from deadletters.models import DeadLetter
 from webhooks import processing
@@ -112,12 +113,19 @@ def test_it_opens_a_topic_breaker_and_defers_its_events_while_others_flow(settin
     breaker = TopicBreaker.objects.get(topic="tests/scripted")
     assert (breaker.state, breaker.consecutive_failures) == (BreakerState.OPEN, 3)
     assert breaker.last_error == "RuntimeError"  # the class only: the row is shared by every shop
-    # The flood waits without burning attempts; another topic is not affected.
-    for event in failing:
-        assert processing.process_event(event.pk) == processing.DEFERRED
+    # The whole topic waits for the probe, without burning attempts: one UPDATE, and one
+    # task written for the probe at the end of the cool-down.
+    until = breaker.reopen_at()
     waiting = WebhookEvent.objects.get(pk=failing[4].pk)
-    assert (waiting.attempts, waiting.waiting_for) == (0, "topic:tests/scripted")
-    assert waiting.next_attempt_at > timezone.now()
+    assert (waiting.attempts, waiting.waiting_for, waiting.next_attempt_at) == (0, "topic:tests/scripted", until)
+    assert OrmQ.objects.filter(lock=until).count() == 1
+    for event in failing:
+        assert processing.process_event(event.pk) == processing.SKIPPED  # queued tasks cost one claim
+    late = store_event("tests/scripted", {"script": ["exception"]})
+    assert processing.process_event(late.pk) == processing.DEFERRED
+    late.refresh_from_db()
+    assert (late.attempts, late.waiting_for, late.next_attempt_at) == (0, "topic:tests/scripted", until)
+    # Another topic is not affected.
     healthy = store_event("tests/side-effect", {"id": 1})
     assert processing.process_event(healthy.pk) == EventStatus.PROCESSED
     # Staff see it in the admin and can pause it, then resume: the waiting events run now.
@@ -131,6 +139,33 @@ def test_it_opens_a_topic_breaker_and_defers_its_events_while_others_flow(settin
     assert not TopicBreaker.objects.get(pk=breaker.pk).paused
     assert WebhookEvent.objects.get(pk=failing[4].pk).next_attempt_at <= timezone.now()
     assert processing.process_event(failing[4].pk) == processing.RETRYING  # an attempt again
+
+
+@pytest.mark.django_db
+def test_it_wakes_a_held_topic_when_its_probe_succeeds(settings, django_capture_on_commit_callbacks):
+    settings.WEBHOOK_RETRY_DELAYS = [0.0, 0.0]
+    settings.TOPIC_BREAKER_THRESHOLD = 2
+    # The upstream fails twice, then is back: the third attempt of any event succeeds.
+    events = [store_event("tests/scripted", {"script": ["exception", "exception", "ok"]}) for _ in range(4)]
+    assert processing.process_event(events[0].pk) == processing.RETRYING
+    assert processing.process_event(events[1].pk) == processing.RETRYING
+    breaker = TopicBreaker.objects.get(topic="tests/scripted")
+    assert breaker.state == BreakerState.OPEN
+    # The cool-down is over: event 0 takes the probe (its second attempt, which fails).
+    TopicBreaker.objects.filter(pk=breaker.pk).update(opened_at=timezone.now() - timedelta(hours=1))
+    WebhookEvent.objects.filter(pk=events[0].pk).update(next_attempt_at=timezone.now())
+    assert processing.process_event(events[0].pk) == processing.RETRYING  # the probe failed: held again
+    assert TopicBreaker.objects.get(pk=breaker.pk).state == BreakerState.OPEN
+    TopicBreaker.objects.filter(pk=breaker.pk).update(opened_at=timezone.now() - timedelta(hours=1))
+    WebhookEvent.objects.filter(pk=events[0].pk).update(next_attempt_at=timezone.now())
+    OrmQ.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert processing.process_event(events[0].pk) == EventStatus.PROCESSED  # the probe succeeded
+    assert TopicBreaker.objects.get(pk=breaker.pk).state == BreakerState.CLOSED
+    # Every other held event is handed to the workers at once, with no attempt burnt.
+    woken = {q.task["args"][0] for q in OrmQ.objects.filter(lock__lte=timezone.now())}
+    assert woken == {e.pk for e in events[1:]}
+    assert list(WebhookEvent.objects.filter(pk__in=woken).values_list("waiting_for", flat=True)) == [""] * 3
 
 
 @pytest.mark.django_db
