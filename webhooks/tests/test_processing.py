@@ -61,7 +61,7 @@ def test_it_does_not_double_side_effects_when_processed_twice():
     event = store_event("tests/side-effect", {"id": 3})
     assert processing.process_event(event.pk) == EventStatus.PROCESSED
     assert processing.process_event(event.pk) == "skipped"
-    assert processing.replay_event(event.pk) is None  # processed: nothing to replay
+    assert processing.claim(event.pk, statuses=processing.REPLAYABLE) is None  # processed: nothing to replay
     assert worker_handlers.side_effect_count(event.pk) == 1
     stored = WebhookEvent.objects.select_related("shop").get(pk=event.pk)
     assert stored.attempts == 1
