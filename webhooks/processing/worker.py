@@ -26,6 +26,7 @@ from webhooks.models import AttemptOutcome, BreakerState, EventStatus, TopicBrea
 from webhooks.processing import queue
 from webhooks.processing.attempt import AttemptResult, LostClaim, die, ignore, run_attempt
 from webhooks.processing.claims import claim_where, mine
+from webhooks.subject_index import index_claimed_event
 
 logger = logging.getLogger("webhooks.processing")
 
@@ -128,6 +129,7 @@ def _process(where: dict[str, Any], *, trigger: str) -> str:
         return SKIPPED
     event = WebhookEvent.objects.get(**where)
     logcontext.bind(event_pk=event.pk, webhook_id=event.webhook_id)
+    index_claimed_event(event)
     func = handlers.resolve(event)
     if func is None:
         return EventStatus.IGNORED if ignore(event, trigger, lease) else SKIPPED
