@@ -119,8 +119,8 @@ else:
 Q_CLUSTER: dict[str, Any] = {
     "name": envstr("Q_CLUSTER_NAME", "timedify"),
     "workers": envint("Q_WORKERS", 2, minimum=1),
-    # One event task runs at most 5 attempts of a handler (forwarding: 5 s each) plus
-    # 4.5 s of back-off; timeout must stay below retry or a task runs twice.
+    # One event task runs one attempt of a handler (forwarding: at most 5 s); a retry is
+    # a new task written for its due time. timeout must stay below retry or a task runs twice.
     "timeout": envint("Q_TIMEOUT", 60, minimum=1),
     "retry": envint("Q_RETRY", 90, minimum=2),
     "max_attempts": envint("Q_MAX_ATTEMPTS", 3, minimum=1),
