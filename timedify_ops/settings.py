@@ -228,6 +228,10 @@ FORWARD_BREAKER_THRESHOLD = envint("FORWARD_BREAKER_THRESHOLD", 5, minimum=1)
 FORWARD_BREAKER_COOLDOWN_SECONDS = envint("FORWARD_BREAKER_COOLDOWN_SECONDS", 60, minimum=1)
 # Events for a paused destination look again this often (resume releases them at once).
 FORWARD_PAUSED_RECHECK_SECONDS = envint("FORWARD_PAUSED_RECHECK_SECONDS", 60, minimum=1)
+# The same for a topic whose handler keeps failing (an upstream outage): its events wait
+# without burning attempts while the other topics flow.
+TOPIC_BREAKER_THRESHOLD = envint("TOPIC_BREAKER_THRESHOLD", 20, minimum=1)
+TOPIC_BREAKER_COOLDOWN_SECONDS = envint("TOPIC_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
 # Fernet key for offline tokens; required unless DEBUG (system check webhooks.E001).
 TOKEN_ENCRYPTION_KEY = envsecret("TOKEN_ENCRYPTION_KEY")
 SHOPIFY_ADMIN_API_BASE = envstr("SHOPIFY_ADMIN_API_BASE", "https://{domain}/admin/api/{version}")
