@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_health_check_exits_1_and_names_the_failing_checks(settings, closed_port_url):
-    settings.HEALTH_TARGETS = [f"app={closed_port_url}"]
+    settings.HEALTH_TARGETS = {"app": closed_port_url}
     out = StringIO()
     with pytest.raises(SystemExit) as exc:
         call_command("health_check", stdout=out)
