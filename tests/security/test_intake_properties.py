@@ -10,9 +10,9 @@ import os
 from datetime import datetime
 from typing import Any
 
+import hypothesis
 import pytest
 from django.urls import reverse
-import hypothesis
 from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
 
