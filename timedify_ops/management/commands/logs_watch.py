@@ -1,7 +1,7 @@
 """Live tail of webhook events as they are stored, coloured by topic on a TTY.
 
 Polls by primary key (the index every table has), so it costs one tiny query per tick
-whatever the table size. Stops by itself after SECONDS. Exit code 0.
+whatever the table size. Stops by itself after SECONDS. Exit codes: 0, or 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.db.models import Max
 from rich.markup import escape
 
 from timedify_ops.console import console_for, topic_colour
+from webhooks.arguments import seconds, whole
 from webhooks.models import WebhookEvent
 
 
@@ -22,10 +23,13 @@ class Command(BaseCommand):
     help = "Print webhook events as they arrive, for SECONDS seconds."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("seconds", nargs="?", type=float, default=60.0, help="How long to watch (default 60).")
+        parser.add_argument("seconds", nargs="?", type=seconds(0, 86_400), default=60.0,
+                            help="How long to watch, 0 to 86400 (default 60; 0: one look, then stop).")
         parser.add_argument("--topic", action="append", default=[], help="Only this topic (repeatable).")
-        parser.add_argument("--interval", type=float, default=0.5, help="Seconds between polls (default 0.5).")
-        parser.add_argument("--backlog", type=int, default=0, help="Show the last N stored events first.")
+        parser.add_argument("--interval", type=seconds(0.05, 60), default=0.5,
+                            help="Seconds between polls, 0.05 to 60 (default 0.5).")
+        parser.add_argument("--backlog", type=whole(0, 10_000), default=0,
+                            help="Show the last N stored events first, 0 to 10000 (default 0: none).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         console = console_for(self.stdout, **options)
@@ -34,11 +38,11 @@ class Command(BaseCommand):
         if topics:
             events = events.filter(topic__in=topics)
         last_id = WebhookEvent.objects.aggregate(m=Max("id"))["m"] or 0
-        if options["backlog"] > 0:
+        if options["backlog"]:
             backlog = list(events.filter(id__lte=last_id).order_by("-id").values_list("id", flat=True)[: options["backlog"]])
             last_id = min(backlog) - 1 if backlog else last_id
         seen: Counter[str] = Counter()
-        deadline = time.monotonic() + max(0.0, options["seconds"])
+        deadline = time.monotonic() + options["seconds"]
         while True:
             batch = list(
                 events.filter(id__gt=last_id).values(
