@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from webhooks import textsafe
 from webhooks.errors import RetryLater
 
 if TYPE_CHECKING:
@@ -322,7 +323,8 @@ class ForwardDestination(models.Model):
         """Count a failed delivery; returns True when the breaker is open afterwards."""
         now = timezone.now()
         ForwardDestination.objects.filter(pk=self.pk).update(
-            consecutive_failures=F("consecutive_failures") + 1, last_failure_at=now, last_error=error[:1000],
+            consecutive_failures=F("consecutive_failures") + 1, last_failure_at=now,
+            last_error=textsafe.for_field(ForwardDestination, "last_error", error),  # a destination's answer
             updated_at=now,
         )
         self.refresh_from_db()
