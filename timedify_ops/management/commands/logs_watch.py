@@ -12,9 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Max
-from rich.markup import escape
+from rich.text import Text
 
-from timedify_ops.console import console_for, topic_colour
+from timedify_ops.console import console_for, inert, topic_colour
 from webhooks.arguments import seconds, whole
 from webhooks.models import WebhookEvent
 
@@ -54,10 +54,11 @@ class Command(BaseCommand):
                 seen[e["topic"]] += 1
                 latency = "" if e["ack_latency_ms"] is None else f"{e['ack_latency_ms']:.1f}ms"
                 flag = " synthetic" if e["synthetic"] else ""
-                console.print(
-                    f"{e['received_at']:%H:%M:%S} #{e['id']} [{topic_colour(e['topic'])}]{escape(e['topic'])}[/] "
-                    f"{escape(e['shop_domain'])} {e['status']} {latency} {escape(e['webhook_id'])}{flag}"
-                )
+                # Every stored value is an inert Text piece: no markup, no control characters.
+                console.print(Text(" ").join([
+                    Text(f"{e['received_at']:%H:%M:%S} #{e['id']}"), inert(e["topic"], topic_colour(e["topic"])),
+                    inert(e["shop_domain"]), inert(e["status"]), Text(latency), inert(e["webhook_id"]) + flag,
+                ]))
             if len(batch) == 500:
                 continue  # more waiting: read on before sleeping
             remaining = deadline - time.monotonic()
@@ -65,4 +66,4 @@ class Command(BaseCommand):
                 break
             time.sleep(min(options["interval"], remaining))
         by_topic = ", ".join(f"{t} {n}" for t, n in seen.most_common()) or "none"
-        self.stdout.write(f"{sum(seen.values())} events in {options['seconds']:g} s ({by_topic})")
+        self.stdout.write(f"{sum(seen.values())} events in {options['seconds']:g} s ({inert(by_topic).plain})")
