@@ -174,6 +174,15 @@ def required_header(request: HttpRequest, name: str, limit: int) -> str:
     return value
 
 
+def payload_text(payload: dict[str, Any], key: str, limit: int) -> str:
+    """A field the delivery cannot do without (Stripe's id and type, which become the
+    delivery id and the topic): printable text of at most `limit` characters, else 400."""
+    value = payload.get(key)
+    if not isinstance(value, str) or not value or not value.isprintable() or len(value) > limit:
+        raise Refusal(400, "bad_json", f"event has no printable string {key} of at most {limit} characters")
+    return value
+
+
 def in_time_range(value: datetime) -> datetime | None:
     """`value` in UTC, or None when UTC cannot hold it (year 9999 with a negative offset,
     year 1 with a positive one): such a row would be stored and then unreadable."""

@@ -27,6 +27,7 @@ from webhooks.intake import (
     Refusal,
     parse_json_object,
     parse_time,
+    payload_text,
     read_body,
     required_header,
     unix_time,
@@ -135,11 +136,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         if problem:
             raise Refusal(401, "bad_signature", f"invalid Stripe-Signature: {problem}")
         payload = parse_json_object(body)
-        event_id, event_type = payload.get("id"), payload.get("type")
-        if not isinstance(event_id, str) or not event_id or len(event_id) > textsafe.limit_of(WebhookEvent, "webhook_id"):
-            raise Refusal(400, "bad_json", "event has no string id")
-        if not isinstance(event_type, str) or not event_type or len(event_type) > textsafe.limit_of(WebhookEvent, "topic"):
-            raise Refusal(400, "bad_json", "event has no string type")
+        event_id = payload_text(payload, "id", textsafe.limit_of(WebhookEvent, "webhook_id"))
+        event_type = payload_text(payload, "type", textsafe.limit_of(WebhookEvent, "topic"))
     except Refusal as refusal:
         return refuse("stripe", refusal)
     account = payload.get("account")
