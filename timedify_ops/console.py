@@ -9,6 +9,8 @@ from django.core.management.base import OutputWrapper
 from rich.console import Console
 from rich.text import Text
 
+from webhooks import textsafe
+
 STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "down": "bold red"}
 TOPIC_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green")
 
@@ -48,10 +50,7 @@ def inert(value: object, style: str = "") -> Text:
     """Stored text (a topic, a shop, an error) as a rich Text: never read as markup, and
     with control characters shown as escapes, so no stored value can style or move the
     terminal (an ANSI sequence in a topic would)."""
-    text = str(value)
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
-    return Text(text, style=style)
+    return Text(textsafe.printable(value), style=style)
 
 
 def topic_colour(topic: str) -> str:

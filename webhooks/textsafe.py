@@ -33,6 +33,16 @@ def clean(value: Any, limit: int | None = TEXT_LIMIT) -> str:
     return text
 
 
+def printable(value: Any) -> str:
+    """`value` for a terminal or a line-based output: control characters (ANSI escapes,
+    tabs, newlines) shown as Python escapes, so stored text can neither move the cursor nor
+    add a column or a line."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def limit_of(model: type[models.Model], field_name: str) -> int:
     """The longest text `model.field_name` may hold: its max_length, else TEXT_LIMIT."""
     field = model._meta.get_field(field_name)

@@ -102,3 +102,12 @@ def test_it_keeps_what_older_than_30_days_keeps(settings):
     closed.resolve(None, "fixed")
     run("--cleanup")
     assert DeadLetter.objects.filter(pk=closed.pk).exists()
+
+
+def test_it_lists_stored_text_inert_one_row_per_line():
+    (dead_letter,) = make_dead_letters(1)
+    DeadLetter.objects.filter(pk=dead_letter.pk).update(topic="a\tb\x1b[2Jc", error_message="line\nnext\x07")
+    code, out = run("--list")
+    (row,) = [line for line in out.splitlines() if line.startswith(f"{dead_letter.pk}\t")]
+    assert row.split("\t")[2] == "a b\\x1b[2Jc"
+    assert "\x1b" not in out and "\x07" not in out

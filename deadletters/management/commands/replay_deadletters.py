@@ -19,13 +19,15 @@ from django.utils import timezone
 
 from deadletters.models import DeadLetter, ReplayOutcome
 from deadletters.replay import replay_chunks
+from webhooks import textsafe
 from webhooks.arguments import MAX_DAYS, MAX_ID, whole
 
 FAILED = {ReplayOutcome.FAILED, ReplayOutcome.DEFERRED}
 
 
 def one_line(text: str, width: int = 200) -> str:
-    line = " ".join(text.split())
+    """Stored text on one line of a terminal or a tab-separated listing: inert."""
+    line = textsafe.printable(" ".join(text.split()))
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
@@ -81,13 +83,17 @@ class Command(BaseCommand):
             for d in rows:
                 # Text(): an error message is data, never rich markup.
                 error = Text(one_line(f"{d.error_class.rsplit('.', 1)[-1]}: {d.error_message}", 100))
-                table.add_row(str(d.pk), _age(now - d.created_at), Text(d.topic), Text(d.shop_domain), error)
+                table.add_row(str(d.pk), _age(now - d.created_at), Text(one_line(d.topic)), Text(one_line(d.shop_domain)),
+                              error)
             Console(file=cast(IO[str], self.stdout._out), soft_wrap=False).print(table)
         else:
             self.stdout.write("id\tage_seconds\ttopic\tshop\terror")
             for d in rows:
                 age = int((now - d.created_at).total_seconds())
-                self.stdout.write(f"{d.pk}\t{age}\t{d.topic}\t{d.shop_domain}\t{one_line(f'{d.error_class}: {d.error_message}')}")
+                self.stdout.write(
+                    f"{d.pk}\t{age}\t{one_line(d.topic)}\t{one_line(d.shop_domain)}\t"
+                    f"{one_line(f'{d.error_class}: {d.error_message}')}"
+                )
         self.summary(f"{len(rows)} open dead letter(s)")
 
     def replay(self, dead_letters: list[DeadLetter], dry_run: bool) -> bool:
