@@ -37,15 +37,6 @@ def _percentile(qs: Any, n: int, fraction: float) -> float | None:
     return qs.order_by("ack_latency_ms").values_list("ack_latency_ms", flat=True)[rank]
 
 
-def parse_gaps(entries: list[str]) -> dict[str, int]:
-    gaps = {}
-    for entry in entries:
-        topic, _, minutes = entry.rpartition("=")
-        if topic and minutes.strip().isdigit():
-            gaps[topic.strip()] = int(minutes)
-    return gaps
-
-
 def latest_health() -> dict[str, Any]:
     """The latest scheduled health result if it is fresh, else a new check."""
     limit = timezone.now() - timedelta(seconds=settings.ALERT_HEALTH_MAX_AGE_SECONDS)
@@ -97,7 +88,7 @@ def evaluate() -> dict[str, Any]:
         level2.append(f"{dead_open} open dead letters > {settings.ALERT_DEADLETTERS_MAX}")
 
     silent = {}
-    for topic, gap in parse_gaps(settings.ALERT_TOPIC_GAPS).items():
+    for topic, gap in settings.ALERT_TOPIC_GAPS.items():
         last = (
             WebhookEvent.objects.filter(topic=topic, synthetic=False)
             .order_by("-received_at")

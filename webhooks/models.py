@@ -167,7 +167,9 @@ class WebhookEvent(models.Model):
     api_version = models.CharField(max_length=20, blank=True, help_text="The API version of the payload.")
     triggered_at = models.DateTimeField(null=True, blank=True, help_text="When the provider says it happened.")
     received_at = models.DateTimeField(default=timezone.now, help_text="When the console stored it.")
-    headers = models.JSONField(default=dict, blank=True, help_text="Request headers, signatures redacted.")
+    headers = models.JSONField(
+        default=dict, blank=True, help_text="Request headers as stored by the intake's one policy: secrets redacted."
+    )
     payload = models.JSONField(default=dict, blank=True, help_text="The JSON body as delivered.")
     status = models.CharField(max_length=20, choices=EventStatus.choices, default=EventStatus.RECEIVED)
     attempts = models.PositiveIntegerField(default=0, help_text="Handler attempts so far, replays included.")

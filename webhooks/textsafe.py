@@ -33,6 +33,16 @@ def clean(value: Any, limit: int | None = TEXT_LIMIT) -> str:
     return text
 
 
+def printable(value: Any) -> str:
+    """`value` for a terminal or a line-based output: control characters (ANSI escapes,
+    tabs, newlines) shown as Python escapes, so stored text can neither move the cursor nor
+    add a column or a line."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def limit_of(model: type[models.Model], field_name: str) -> int:
     """The longest text `model.field_name` may hold: its max_length, else TEXT_LIMIT."""
     field = model._meta.get_field(field_name)
@@ -43,3 +53,25 @@ def limit_of(model: type[models.Model], field_name: str) -> int:
 def for_field(model: type[models.Model], field_name: str, value: Any) -> str:
     """`clean(value)` cut to what `model.field_name` holds."""
     return clean(value, limit_of(model, field_name))
+
+
+def clean_json(value: Any) -> Any:
+    """A copy of a JSON value with every string (keys too) `clean`ed, not cut: what a
+    JSONField stores on both databases. Walked with a stack of our own, so no depth of
+    nesting can exhaust Python's."""
+    root = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, str):
+            container[key] = clean(item, None)
+        elif isinstance(item, list):
+            copy = list(item)
+            container[key] = copy
+            stack.extend((copy, index) for index in range(len(copy)))
+        elif isinstance(item, dict):
+            cleaned = {clean(k, None) if isinstance(k, str) else k: v for k, v in item.items()}
+            container[key] = cleaned
+            stack.extend((cleaned, k) for k in cleaned)
+    return root[0]
