@@ -21,3 +21,8 @@ class RetryLater(Exception):
         super().__init__(reason)
         self.until = until
         self.reason = reason
+
+
+class SuspiciousDelivery(PermanentError):
+    """What the signature covers and what it does not disagree (a privacy request whose
+    X-Shopify-Shop-Domain header names another shop than its signed payload): never acted on."""
