@@ -29,6 +29,7 @@ from django.db import models
 from django.db.models import Q
 
 from webhooks import subjects
+from webhooks.jsonwalk import map_strings
 
 REDACTED = "[redacted]"
 # What shop/redact leaves in place of a text it erased.
@@ -183,27 +184,7 @@ def replace_text(value: Any, pattern: re.Pattern[str] | None) -> Any:
     """A copy of a JSON value (or a string) with every needle replaced, keys included."""
     if pattern is None:
         return value
-    if isinstance(value, str):
-        return pattern.sub(REDACTED, value)
-    if not isinstance(value, dict | list):
-        return value
-    root: list[Any] = [None]
-    # Each item: a source container and where its copy goes (parent container, key).
-    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
-    while stack:
-        source, parent, slot = stack.pop()
-        copy: Any = {} if isinstance(source, dict) else [None] * len(source)
-        parent[slot] = copy
-        items = source.items() if isinstance(source, dict) else enumerate(source)
-        for key, child in items:
-            new_key = pattern.sub(REDACTED, key) if isinstance(key, str) else key
-            if isinstance(child, dict | list):
-                if isinstance(copy, dict):
-                    copy[new_key] = None
-                stack.append((child, copy, new_key))
-            else:
-                copy[new_key] = pattern.sub(REDACTED, child) if isinstance(child, str) else child
-    return root[0]
+    return map_strings(value, lambda text: pattern.sub(REDACTED, text))
 
 
 def _spellings(needle: str) -> set[str]:

@@ -33,6 +33,11 @@ def clean(value: Any, limit: int | None = TEXT_LIMIT) -> str:
     return text
 
 
+def clean_unlimited(value: str) -> str:
+    """`clean` without a length limit (a string inside a JSON payload)."""
+    return _UNSTORABLE.sub(REPLACEMENT, value)
+
+
 def limit_of(model: type[models.Model], field_name: str) -> int:
     """The longest text `model.field_name` may hold: its max_length, else TEXT_LIMIT."""
     field = model._meta.get_field(field_name)

@@ -22,7 +22,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from webhooks import logcontext, verify
+from webhooks import logcontext, textsafe, verify
+from webhooks.jsonwalk import map_strings
 from webhooks.processing import delivery_task, queue_is_transactional, send_task
 from webhooks.store import count_rejection, insert_event
 
@@ -78,13 +79,7 @@ def _not_json(name: str) -> None:
 def _storable(value: Any) -> Any:
     """NUL and lone surrogates (only reachable through \\u escapes) replaced by U+FFFD:
     PostgreSQL's jsonb and SQLite's JSON check refuse them, and the event must be kept."""
-    if isinstance(value, str):
-        return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    return value
+    return map_strings(value, textsafe.clean_unlimited)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
