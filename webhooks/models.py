@@ -387,6 +387,10 @@ class CustomerDataExport(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            # Viewing the list is not enough to take a customer's data away: see the admin.
+            ("download_customerdataexport", "Can download customer data exports"),
+        ]
         indexes = [
             # Redaction deletes a customer's exports; the admin filters by shop.
             models.Index(fields=["shop_domain", "customer_id"], name="webhooks_export_customer"),
@@ -396,4 +400,5 @@ class CustomerDataExport(models.Model):
         return f"data export for customer {self.customer_id} of {self.shop_domain}"
 
 
+from webhooks.compliance import ComplianceRequest  # noqa: E402,F401  (a model of this app)
 from webhooks.subject_index import EventSubject  # noqa: E402,F401  (a model of this app)
