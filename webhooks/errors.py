@@ -24,3 +24,8 @@ class RetryLater(Exception):
         # The breaker the event waits for (CircuitBreaker.waiting_key): its resume
         # releases the event at once.
         self.waiting_for = waiting_for
+
+
+class SuspiciousDelivery(PermanentError):
+    """What the signature covers and what it does not disagree (a privacy request whose
+    X-Shopify-Shop-Domain header names another shop than its signed payload): never acted on."""

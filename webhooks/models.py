@@ -167,7 +167,9 @@ class WebhookEvent(models.Model):
     api_version = models.CharField(max_length=20, blank=True, help_text="The API version of the payload.")
     triggered_at = models.DateTimeField(null=True, blank=True, help_text="When the provider says it happened.")
     received_at = models.DateTimeField(default=timezone.now, help_text="When the console stored it.")
-    headers = models.JSONField(default=dict, blank=True, help_text="Request headers, signatures redacted.")
+    headers = models.JSONField(
+        default=dict, blank=True, help_text="Request headers as stored by the intake's one policy: secrets redacted."
+    )
     payload = models.JSONField(default=dict, blank=True, help_text="The JSON body as delivered.")
     status = models.CharField(max_length=20, choices=EventStatus.choices, default=EventStatus.RECEIVED)
     attempts = models.PositiveIntegerField(default=0, help_text="Handler attempts so far, replays included.")
@@ -385,6 +387,10 @@ class CustomerDataExport(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            # Viewing the list is not enough to take a customer's data away: see the admin.
+            ("download_customerdataexport", "Can download customer data exports"),
+        ]
         indexes = [
             # Redaction deletes a customer's exports; the admin filters by shop.
             models.Index(fields=["shop_domain", "customer_id"], name="webhooks_export_customer"),
@@ -394,4 +400,5 @@ class CustomerDataExport(models.Model):
         return f"data export for customer {self.customer_id} of {self.shop_domain}"
 
 
+from webhooks.compliance import ComplianceRequest  # noqa: E402,F401  (a model of this app)
 from webhooks.subject_index import EventSubject  # noqa: E402,F401  (a model of this app)

@@ -31,7 +31,7 @@ def test_it_loses_nothing_and_runs_nothing_twice_when_processes_are_killed(priva
     # events for its probe instead of letting them die; webhooks/tests/test_outcomes.py).
     env = harness.base_env(
         work, private_pg.url(scenario_db), private_redis.url, RELIABILITY_HANDLER_SLEEP_MS="20",
-        TOPIC_BREAKER_THRESHOLD="1000000",
+        TOPIC_BREAKER_THRESHOLD="100000",
     )
     web, base = harness.gunicorn(work, env, workers=3)
     cluster = harness.qcluster(work, env)

@@ -129,7 +129,8 @@ def _process(where: dict[str, Any], *, trigger: str) -> str:
         return SKIPPED
     event = WebhookEvent.objects.get(**where)
     logcontext.bind(event_pk=event.pk, webhook_id=event.webhook_id)
-    index_claimed_event(event)
+    if event.subjects_indexed_at is None:  # once per event, not once per attempt
+        index_claimed_event(event)
     func = handlers.resolve(event)
     if func is None:
         return EventStatus.IGNORED if ignore(event, trigger, lease) else SKIPPED

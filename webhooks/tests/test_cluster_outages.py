@@ -79,7 +79,7 @@ def test_it_keeps_other_topics_flowing_while_one_topics_upstream_is_down():
 def test_it_lets_failing_events_reach_dead_on_their_own_schedule():
     flood, ok = _flood(
         30 if connection.vendor == "postgresql" else 20, 10, 5.0,
-        until_dead=True, TOPIC_BREAKER_THRESHOLD="1000000", WEBHOOK_RETRY_DELAYS="0.3,0.6,1.2,2.4",
+        until_dead=True, TOPIC_BREAKER_THRESHOLD="100000", WEBHOOK_RETRY_DELAYS="0.3,0.6,1.2,2.4",
     )
     assert _p95(ok) < P95_LIMIT_SECONDS
     assert set(WebhookEvent.objects.filter(pk__in=flood).values_list("status", flat=True)) == {EventStatus.DEAD}

@@ -2,7 +2,7 @@
 attempt is recorded and counts against the retry budget) and re-enqueue events that were
 never picked up.
 
-Exit codes: 0 always (finding stuck events is the sweeper's job, not an error).
+Exit codes: 0 (finding stuck events is the sweeper's job, not an error); 2 bad usage.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from webhooks import processing
+from webhooks.arguments import whole
 
 
 class Command(BaseCommand):
@@ -19,7 +20,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="List what would be re-enqueued; change nothing.")
-        parser.add_argument("--batch", type=int, default=500, help="At most this many events (default 500).")
+        parser.add_argument("--batch", type=whole(1, 100_000), default=500,
+                            help="At most this many events, 1 to 100000 (default 500).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         batch: int = options["batch"]
