@@ -32,6 +32,17 @@ logger = logging.getLogger(__name__)
 _VOLATILE = re.compile(r"0x[0-9a-f]+|\b[0-9a-f]{8,}\b|\d+", re.IGNORECASE)
 
 
+_CLASS_NAME = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def audit_line(action: str, outcome: str = "", error_class: str = "") -> str:
+    """An admin log message (or report line) about a dead letter: what was done, how it
+    ended, the error's class. Never the error's or a note's text, which can quote a
+    customer: that stays on the dead letter, the one place redaction scrubs."""
+    line = f"{action}: {outcome}." if outcome else f"{action}."
+    return f"{line} {error_class}; the error is on the dead letter." if error_class else line
+
+
 def fingerprint(error_class: str, message: str, topic: str) -> str:
     """Same exception class, same message once numbers and ids are blanked, same topic."""
     normalized = _VOLATILE.sub("#", message.strip().splitlines()[0] if message.strip() else "")[:500]
@@ -274,6 +285,13 @@ class ReplayRecord(models.Model):
     def __str__(self) -> str:
         kind = "dry run" if self.dry_run else "replay"
         return f"{kind} of {self.dead_letter_id}: {self.outcome}"
+
+    @property
+    def error_class(self) -> str:
+        """The exception class its error starts with ("module.Class: message"), or ""
+        when the error is a note of ours (skipped, not open)."""
+        head = self.error.split(":", 1)[0] if ":" in self.error else ""
+        return head if _CLASS_NAME.fullmatch(head) else ""
 
     @classmethod
     def build(

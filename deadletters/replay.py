@@ -42,6 +42,7 @@ from deadletters.models import (
     ReplayRecord,
     _replayable,
     _user_or_none,
+    audit_line,
     fingerprint,
 )
 from webhooks import handlers, processing, textsafe
@@ -325,8 +326,7 @@ def _log_entries(user: Any, message: str, items: list[tuple[DeadLetter, ReplayRe
             object_id=str(dead_letter.pk),
             object_repr=str(dead_letter)[:200],
             action_flag=CHANGE,
-            change_message=f"{message}: {record.get_outcome_display()}." + (
-                f" {textsafe.clean(record.error.split(chr(10), 1)[0], 200)}" if record.error else ""),
+            change_message=audit_line(message, record.get_outcome_display(), record.error_class),
         )
         for dead_letter, record in items
     ])

@@ -242,12 +242,19 @@ FORWARD_BREAKER_THRESHOLD = envint("FORWARD_BREAKER_THRESHOLD", 5, minimum=1, ma
 FORWARD_BREAKER_COOLDOWN_SECONDS = envint("FORWARD_BREAKER_COOLDOWN_SECONDS", 60, minimum=1, maximum=86400)
 # Events for a paused destination look again this often (resume releases them at once).
 FORWARD_PAUSED_RECHECK_SECONDS = envint("FORWARD_PAUSED_RECHECK_SECONDS", 60, minimum=1, maximum=86400)
+# The same for a topic whose handler keeps failing (an upstream outage): its events wait
+# without burning attempts while the other topics flow.
+TOPIC_BREAKER_THRESHOLD = envint("TOPIC_BREAKER_THRESHOLD", 20, minimum=1, maximum=100000)
+TOPIC_BREAKER_COOLDOWN_SECONDS = envint("TOPIC_BREAKER_COOLDOWN_SECONDS", 30, minimum=1, maximum=86400)
 # Fernet key for offline tokens; required unless DEBUG (system check webhooks.E001).
 TOKEN_ENCRYPTION_KEY = envsecret("TOKEN_ENCRYPTION_KEY")
 SHOPIFY_ADMIN_API_BASE = envstr("SHOPIFY_ADMIN_API_BASE", "https://{domain}/admin/api/{version}")
 SHOPIFY_ADMIN_API_VERSION = envstr("SHOPIFY_ADMIN_API_VERSION", "2025-10")
 # The longest Retry-After the Admin API client honours before giving up on a call.
 SHOPIFY_ADMIN_API_MAX_WAIT = envfloat("SHOPIFY_ADMIN_API_MAX_WAIT", 30.0, minimum=0.0, maximum=3600.0)
+# The sweeper job indexes this many events stored before the subject index existed (or
+# whose indexing failed) per run, in one transaction (webhooks.subject_index).
+SUBJECT_INDEX_BACKFILL_BATCH = envint("SUBJECT_INDEX_BACKFILL_BATCH", 2000, minimum=1, maximum=1_000_000)
 # Extra handler modules to import (tests load a slow handler into a real worker this way).
 WEBHOOK_EXTRA_HANDLER_MODULES = envlist("WEBHOOK_EXTRA_HANDLER_MODULES")
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db import models
 
+from webhooks.jsonwalk import map_strings
+
 REPLACEMENT = "\ufffd"
 # The cap for free text in a TextField that declares no max_length of its own.
 TEXT_LIMIT = 50_000
@@ -57,21 +59,5 @@ def for_field(model: type[models.Model], field_name: str, value: Any) -> str:
 
 def clean_json(value: Any) -> Any:
     """A copy of a JSON value with every string (keys too) `clean`ed, not cut: what a
-    JSONField stores on both databases. Walked with a stack of our own, so no depth of
-    nesting can exhaust Python's."""
-    root = [value]
-    stack: list[tuple[Any, Any]] = [(root, 0)]
-    while stack:
-        container, key = stack.pop()
-        item = container[key]
-        if isinstance(item, str):
-            container[key] = clean(item, None)
-        elif isinstance(item, list):
-            copy = list(item)
-            container[key] = copy
-            stack.extend((copy, index) for index in range(len(copy)))
-        elif isinstance(item, dict):
-            cleaned = {clean(k, None) if isinstance(k, str) else k: v for k, v in item.items()}
-            container[key] = cleaned
-            stack.extend((cleaned, k) for k in cleaned)
-    return root[0]
+    JSONField stores on both databases. Walked without recursion (webhooks.jsonwalk)."""
+    return map_strings(value, lambda text: clean(text, None))

@@ -1,4 +1,6 @@
-"""Re-enqueue events stuck in received or processing past their lease.
+"""Take back events whose worker died (processing past their lease; the dead worker's
+attempt is recorded and counts against the retry budget) and re-enqueue events that were
+never picked up.
 
 Exit codes: 0 (finding stuck events is the sweeper's job, not an error); 2 bad usage.
 """
@@ -32,4 +34,4 @@ class Command(BaseCommand):
             self.stdout.write(f"dry run: {len(stuck)} events would be re-enqueued")
             return
         count = processing.sweep(batch=batch)
-        self.stdout.write(f"re-enqueued {count} events")
+        self.stdout.write(f"swept {count} events (taken back from a dead worker or re-enqueued)")
