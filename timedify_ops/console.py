@@ -8,7 +8,7 @@ import zlib
 from django.core.management.base import OutputWrapper
 from rich.console import Console
 
-STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "down": "bold red"}
+STATUS_STYLE = {"ok": "bold green", "unknown": "bold", "degraded": "bold yellow", "down": "bold red"}
 TOPIC_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green")
 
 

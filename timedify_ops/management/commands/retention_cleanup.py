@@ -1,7 +1,7 @@
 """Delete webhook events past the retention window, in batches. Exit 0 done, 1 failed.
 
-Resolved/ignored dead letters past DEADLETTER_RETENTION_DAYS go first; events an open
-dead letter (or a resolved one still in its window) points at are kept.
+Events any dead letter points at are kept; the dead-letter clean-up (its own job) frees
+them once their dead letters are resolved and past DEADLETTER_RETENTION_DAYS.
 """
 
 from __future__ import annotations

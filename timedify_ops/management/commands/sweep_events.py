@@ -1,6 +1,8 @@
-"""Re-enqueue events stuck in received or processing past their lease.
+"""Re-enqueue stuck events and resume stalled replay batches: the sweeper job, run now.
 
-Exit codes: 0 always (finding stuck events is the sweeper's job, not an error).
+Runs through the job runner like the schedule (a job run is recorded, trigger "command"),
+so it does everything the scheduled sweeper does. --dry-run only lists the events.
+Exit codes: 0 done (finding stuck work is the sweeper's job, not an error); 1 the job failed.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from timedify_ops.management.commands._jobcommand import run_job
 from webhooks import processing
 
 
 class Command(BaseCommand):
-    help = "Re-enqueue webhook events that were never picked up or whose worker died."
+    help = "Re-enqueue webhook events never picked up or whose worker died, and resume stalled replay batches."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="List what would be re-enqueued; change nothing.")
@@ -21,6 +24,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         batch: int = options["batch"]
+        if batch < 1:
+            self.stderr.write("--batch must be at least 1")
+            raise SystemExit(1)
         if options["dry_run"]:
             stuck = processing.to_sweep(batch=batch)
             for event in stuck:
@@ -29,5 +35,6 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"dry run: {len(stuck)} events would be re-enqueued")
             return
-        count = processing.sweep(batch=batch)
-        self.stdout.write(f"re-enqueued {count} events")
+        run = run_job(self, "sweeper", batch=batch)
+        if run.traceback:
+            raise SystemExit(1)
