@@ -92,9 +92,9 @@ class SnapshotCollector(Collector):
         yield GaugeMetricFamily("timedify_uptime_seconds", "Seconds since this process started.", s["uptime_s"])
 
         status = GaugeMetricFamily(
-            "timedify_status", "1 for the current overall status (ok, degraded, down).", labels=["status"]
+            "timedify_status", "1 for the system's current status (ok, unknown, degraded, down).", labels=["status"]
         )
-        for name in ("ok", "degraded", "down"):
+        for name in stats.RANK:
             status.add_metric([name], 1.0 if s["status"]["status"] == name else 0.0)
         yield status
         yield GaugeMetricFamily("timedify_alert_level", "Latest alerting level (1-3).", s["status"]["alert_level"])
@@ -161,21 +161,22 @@ class SnapshotCollector(Collector):
         latency = GaugeMetricFamily(
             "timedify_ingest_latency_quantile_seconds",
             "Ingest latency percentiles by nearest rank (figures.percentile), synthetic excluded.",
-            labels=["window", "quantile"],
+            # Not "quantile": promtool keeps that label for summaries.
+            labels=["window", "percentile"],
         )
         for window, values in recent.items():
-            for quantile, key in (("0.95", "p95_ms"), ("0.99", "p99_ms")):
-                if values[key] is not None:
-                    latency.add_metric([window, quantile], values[key] / 1000)
+            for name in ("p95", "p99"):
+                if values[f"{name}_ms"] is not None:
+                    latency.add_metric([window, name], values[f"{name}_ms"] / 1000)
         errors = GaugeMetricFamily("timedify_slo_error_rate", "Error rate over the SLO window.", labels=["window"])
         compliance = GaugeMetricFamily(
             "timedify_slo_compliance_ratio", "Share of hours with traffic within every SLO.", labels=["window"]
         )
         for window in ("last_7d", "last_30d"):
             figures = slo[window]
-            for quantile, key in (("0.5", "p50_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms")):
-                if figures[key] is not None:
-                    latency.add_metric([window, quantile], figures[key] / 1000)
+            for name in ("p50", "p95", "p99"):
+                if figures[f"{name}_ms"] is not None:
+                    latency.add_metric([window, name], figures[f"{name}_ms"] / 1000)
             errors.add_metric([window], figures["error_rate"])
             compliance.add_metric([window], figures["compliance_pct"] / 100.0)
         yield latency

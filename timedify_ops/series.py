@@ -79,17 +79,14 @@ class Series:
             "events": t.count,
             "errors": t.errors,
             "error_rate": round(t.error_rate, 6),
-            "p50_ms": _round(p50),
-            "p95_ms": _round(p95),
-            "p99_ms": _round(p99),
+            # Unrounded: every reader shows the same figures.percentile value.
+            "p50_ms": p50,
+            "p95_ms": p95,
+            "p99_ms": p99,
             "buckets_with_traffic": len(busy),
             "buckets_within_slo": good,
             "compliance_pct": round(100.0 * good / len(busy), 2) if busy else 100.0,
         }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
 
 
 def series(window: timedelta, bucket_seconds: int, *, now: datetime | None = None) -> Series:

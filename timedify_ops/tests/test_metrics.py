@@ -83,7 +83,7 @@ def test_it_answers_prometheus_text_that_parses(client, seeded):
     assert samples[("timedify_status", (("status", "ok"),))] == 1
     assert samples[("timedify_webhook_events", (("status", "dead"), ("window", "last_24h")))] == 1
     assert samples[("timedify_breaker_state", (("destination", "app-orders"), ("state", "open")))] == 1
-    p95 = samples[("timedify_ingest_latency_quantile_seconds", (("quantile", "0.95"), ("window", "last_7d")))]
+    p95 = samples[("timedify_ingest_latency_quantile_seconds", (("percentile", "p95"), ("window", "last_7d")))]
     assert 0.012 <= p95 <= 0.012 * 1.02
     # Counters and the histogram, from the rows.
     assert samples[("timedify_deliveries_received_total", ())] == 3
