@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -206,13 +207,41 @@ def test_it_lists_circuit_breakers():
 
 @pytest.mark.django_db
 def test_it_says_database_details_are_not_available_on_sqlite(on_postgres):
-    db = stats.database()
     if on_postgres:
-        assert db["available"] is True
-        assert sum(db["connections"].values()) >= 1
-        assert isinstance(db["waiting_locks"], list)
-    else:
-        assert db == {"available": False, "vendor": "sqlite"}
+        pytest.skip("PostgreSQL: see the waiting-lock test")
+    assert stats.database() == {"available": False, "vendor": "sqlite"}
+
+
+@pytest.mark.django_db
+def test_it_shows_a_statement_waiting_for_a_lock_on_postgresql(on_postgres):
+    if not on_postgres:
+        pytest.skip("pg_locks is PostgreSQL's")
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    conninfo = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
+    holder = psycopg.connect(conninfo)
+    holder.execute("LOCK TABLE django_q_ormq IN ACCESS EXCLUSIVE MODE")
+    waiter = psycopg.connect(conninfo, autocommit=True)
+    waiter.execute("SET statement_timeout = '20s'")
+    thread = threading.Thread(target=lambda: waiter.execute("SELECT count(*) FROM django_q_ormq /* ops-lock-probe */"))
+    thread.start()
+    try:
+        for _ in range(100):
+            waiting = [w for w in stats.database()["waiting_locks"] if "ops-lock-probe" in w["query"]]
+            if waiting:
+                break
+            time.sleep(0.1)
+        assert [(w["mode"], w["locktype"]) for w in waiting] == [("AccessShareLock", "relation")]
+        assert sum(stats.database()["connections"].values()) >= 3
+    finally:
+        holder.rollback()
+        thread.join(timeout=20)
+        holder.close()
+        waiter.close()
 
 
 @pytest.mark.django_db
