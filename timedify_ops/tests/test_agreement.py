@@ -91,6 +91,8 @@ def from_api(client: Client) -> dict[str, Any]:
         "errors": window["errors"],
         "events_24h": body["errors"]["last_24h"]["events"],
         "errors_24h": body["errors"]["last_24h"]["errors"],
+        "events_by_status": sum(body["events"]["last_5m"].values()),
+        "errors_by_status": body["events"]["last_5m"]["failed"] + body["events"]["last_5m"]["dead"],
         "p95_ms": latency["p95_ms"],
         "p99_ms": latency["p99_ms"],
     }
@@ -170,8 +172,8 @@ def assert_agreement(admin_client: Client, client: Client) -> dict[str, dict[str
             elif name.endswith("_1dp"):
                 expected = api[name.removesuffix("_1dp")]
                 assert value == (None if expected is None else round(expected, 1)), (reader, name)
-            elif name.endswith("_24h"):
-                assert value == api[name.removesuffix("_24h")], (reader, name)
+            elif name.endswith(("_24h", "_by_status")):
+                assert value == api[name.removesuffix("_24h").removesuffix("_by_status")], (reader, name)
             else:
                 assert value == api[name], (reader, name, figures, api)
     return readers
