@@ -95,7 +95,7 @@ def _legend_positions(entries: Sequence[tuple[str, str, str]]) -> list[int]:
     xs, x = [], LEFT
     for label, _, _ in entries:
         xs.append(x)
-        x += 26 + 6 * len(label)
+        x += 30 + 6 * len(label)
     return xs
 
 
