@@ -312,7 +312,6 @@ HEALTH_QUEUE_DEPTH_MAX = envint("HEALTH_QUEUE_DEPTH_MAX", 500, minimum=1, maximu
 HEALTH_QUEUE_AGE_MAX_SECONDS = envint("HEALTH_QUEUE_AGE_MAX_SECONDS", 300, minimum=1, maximum=10_000_000)
 # Events still "processing" this long after their lease lapsed are stuck (the sweeper missed them).
 HEALTH_STUCK_GRACE_SECONDS = envint("HEALTH_STUCK_GRACE_SECONDS", 120, minimum=0, maximum=86400)
-HEALTH_DEADLETTERS_MAX = envint("HEALTH_DEADLETTERS_MAX", 10, minimum=0, maximum=1_000_000_000)
 # Alerting: the window it looks back over, and the runbook's thresholds.
 ALERT_WINDOW_MINUTES = envint("ALERT_WINDOW_MINUTES", 5, minimum=1, maximum=1440)
 ALERT_ERROR_RATE_PCT = envfloat("ALERT_ERROR_RATE_PCT", 5.0, minimum=0.0, maximum=100.0)
