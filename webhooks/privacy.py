@@ -133,13 +133,16 @@ def redact_customer(shop_domain: str, who: Customer) -> Redaction:
     # Twice at most: the first round finds the customer's orders (by their customer), the
     # second their refunds and fulfillments, which name only the order.
     for _round in range(2):
+        changed: list[WebhookEvent] = []
         for event in _events(shop_domain, pairs, seen):
             seen.add(event.pk)
             if erase_owned(event.topic, event.payload, owner, found):
-                WebhookEvent.objects.filter(pk=event.pk).update(payload=event.payload, redacted_at=now)
-                EventSubject.objects.index(event)  # the erased e-mails and phones leave the index
-                result.events_scrubbed += 1
-                result.event_ids.append(event.pk)
+                event.redacted_at = now
+                changed.append(event)
+        WebhookEvent.objects.bulk_update(changed, ["payload", "redacted_at"], batch_size=100)
+        EventSubject.objects.reindex(changed)  # the erased e-mails and phones leave the index
+        result.events_scrubbed += len(changed)
+        result.event_ids += [event.pk for event in changed]
         new_orders = found.order_ids - owner.order_ids
         if not new_orders:
             break
