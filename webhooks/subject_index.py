@@ -51,12 +51,14 @@ logger = logging.getLogger(__name__)
 def pairs_q(pairs: Iterable[tuple[str, Any]], *, primary: bool = False) -> Q | None:
     """A filter on EventSubject for any of these (kind, raw value) pairs, normalised; None
     when no pair holds a value that can be indexed (nothing can match)."""
-    query: Q | None = None
+    by_kind: dict[str, set[str]] = {}
     for kind, raw in pairs:
         value = subjects.normalise(kind, raw)
-        if value is None:
-            continue
-        term = Q(kind=kind, value=value)
+        if value is not None:
+            by_kind.setdefault(kind, set()).add(value)
+    query: Q | None = None
+    for kind, values in by_kind.items():
+        term = Q(kind=kind, value__in=sorted(values)) if len(values) > 1 else Q(kind=kind, value=values.pop())
         query = term if query is None else query | term
     if query is not None and primary:
         query &= Q(primary=True)
