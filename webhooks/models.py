@@ -275,6 +275,13 @@ class EventAttempt(models.Model):
 
     class Meta:
         ordering = ["event", "number"]
+        indexes = [
+            # customers/redact scrubs error texts: only failed or deferred attempts hold
+            # them, a few among millions (partial, so successful attempts cost nothing).
+            models.Index(
+                fields=["event"], name="webhooks_attempt_failed", condition=models.Q(outcome__in=["failed", "deferred"])
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of event {self.event_id}: {self.outcome}"
