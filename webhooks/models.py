@@ -227,6 +227,11 @@ class EventAttempt(models.Model):
 
     class Meta:
         ordering = ["event", "number"]
+        indexes = [
+            # The delivery counters behind /metrics read the attempts of the last hour or so
+            # by time on every scrape (timedify_ops.counters).
+            models.Index(fields=["started_at"], name="webhooks_attempt_started"),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of event {self.event_id}: {self.outcome}"
