@@ -2,7 +2,8 @@
 
 Level 1: normal. Level 2 (errors found): webhook error rate above ALERT_ERROR_RATE_PCT,
 response time (ack latency p95) above ALERT_RESPONSE_MS, more than ALERT_DEADLETTERS_MAX
-open dead letters, a topic silent for longer than its gap, or health degraded.
+open dead letters, compliance requests failed or near their deadline, a topic silent
+for longer than its gap, or health degraded.
 Level 3 (outage): health down (database, migrations, an HTTP target unreachable) or every
 webhook in the window failed. Synthetic deliveries are left out of every figure.
 """
@@ -25,20 +26,12 @@ from timedify_ops import figures
 from timedify_ops.health import check_database, full_health
 from timedify_ops.jobtypes import Outcome
 from timedify_ops.models import AlertState, JobRun, JobStatus
-from webhooks.models import WebhookEvent
+from webhooks.compliance import WARN_DAYS
+from webhooks.models import ComplianceRequest, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
 LEVEL_NAMES = {1: "normal", 2: "errors found", 3: "outage"}
-
-
-def parse_gaps(entries: list[str]) -> dict[str, int]:
-    gaps = {}
-    for entry in entries:
-        topic, _, minutes = entry.rpartition("=")
-        if topic and minutes.strip().isdigit():
-            gaps[topic.strip()] = int(minutes)
-    return gaps
 
 
 def latest_health() -> dict[str, Any]:
@@ -67,6 +60,8 @@ class Facts:
     health: dict[str, Any]
     # Filled by check_silent_topics: topic -> minutes since its last delivery.
     silent_topics: dict[str, int] = field(default_factory=dict)
+    # Filled by check_compliance.
+    compliance_needing_attention: int = 0
 
     @classmethod
     def gather(cls) -> Facts:
@@ -131,7 +126,7 @@ def check_dead_letters(f: Facts) -> list[Finding]:
 
 def check_silent_topics(f: Facts) -> list[Finding]:
     found = []
-    for topic, gap in parse_gaps(settings.ALERT_TOPIC_GAPS).items():
+    for topic, gap in settings.ALERT_TOPIC_GAPS.items():
         last = (
             WebhookEvent.objects.filter(topic=topic, synthetic=False)
             .order_by("-received_at")
@@ -146,9 +141,20 @@ def check_silent_topics(f: Facts) -> list[Finding]:
     return found
 
 
+def check_compliance(f: Facts) -> list[Finding]:
+    """Compliance requests failed or close to their 30-day deadline: work for people."""
+    ComplianceRequest.objects.mark_overdue(f.now)
+    n = f.compliance_needing_attention = ComplianceRequest.objects.needing_attention(f.now).count()
+    if n:
+        return [Finding(2, f"{n} compliance requests failed or within {WARN_DAYS} days of their deadline", area="backlog")]
+    return []
+
+
 # The runbook's checks, in the order their reasons are listed. Add a check by appending a
 # function that takes the Facts and returns its findings.
-CHECKS: list[Check] = [check_health, check_error_rate, check_response_time, check_dead_letters, check_silent_topics]
+CHECKS: list[Check] = [
+    check_health, check_error_rate, check_response_time, check_dead_letters, check_compliance, check_silent_topics,
+]
 
 
 def evaluate() -> dict[str, Any]:
@@ -176,6 +182,7 @@ def evaluate() -> dict[str, Any]:
         "p99_ms": f.p99,
         "slo": {**t.met(f.p95, f.p99, f.errors.rate), "p95_target_ms": t.p95_ms, "p99_target_ms": t.p99_ms},
         "dead_letters_open": f.dead_letters_open,
+        "compliance_needing_attention": f.compliance_needing_attention,
         "silent_topics": f.silent_topics,
         "health": {"status": f.health.get("status"), "reasons": f.health.get("reasons", [])},
     }

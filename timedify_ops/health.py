@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -114,17 +113,6 @@ def check_dead_letters() -> dict[str, Any]:
     return {"ok": True, "open": n}
 
 
-def parse_targets(entries: list[str]) -> dict[str, str]:
-    """HEALTH_TARGETS entries "name=url" (a bare url is named after its host)."""
-    targets = {}
-    for entry in entries:
-        name, sep, url = entry.partition("=")
-        if not sep or "://" in name:
-            name, url = urlsplit(entry).netloc or entry, entry
-        targets[name.strip()] = url.strip()
-    return targets
-
-
 def check_target(url: str) -> dict[str, Any]:
     """GET one HTTP target: down when unreachable, timed out or the wrong status;
     slow (degraded) above HEALTH_TARGET_SLOW_MS."""
@@ -151,7 +139,7 @@ def _reason(name: str, check: dict[str, Any]) -> str:
     return f"target {name.removeprefix('target:')}: {error}" if name.startswith("target:") else error
 
 
-def full_health(targets: list[str] | None = None) -> dict[str, Any]:
+def full_health(targets: dict[str, str] | None = None) -> dict[str, Any]:
     """Every check, then one verdict: {"status": "ok" | "degraded" | "down", "reasons": [str],
     "backlog": [str], "checks": {name: {"ok": bool, ...}}, "timestamp": iso}. `reasons` are
     the pipeline's faults, `backlog` the work waiting for people. Alerting and the dashboard
@@ -165,8 +153,8 @@ def full_health(targets: list[str] | None = None) -> dict[str, Any]:
         checks["queue"] = check_queue()
         checks["stuck_events"] = check_stuck_events()
         checks["dead_letters"] = check_dead_letters()
-    entries = settings.HEALTH_TARGETS if targets is None else targets
-    for name, url in parse_targets(entries).items():
+    # HEALTH_TARGETS is read and validated once, in settings (timedify_ops.env.envpairs).
+    for name, url in (settings.HEALTH_TARGETS if targets is None else targets).items():
         key = f"target:{name}"
         checks[key] = check_target(url)
         # An unreachable or wrong target is an outage of what we watch; a slow one is not.

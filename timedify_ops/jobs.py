@@ -24,7 +24,9 @@ from deadletters.batches import ReplayBatch
 from timedify_ops import alerting, health, retention, schedules
 from timedify_ops.jobtypes import RUN_FUNC, TITLES, Outcome, job_name, schedule_for
 from timedify_ops.models import JobRun, JobStatus
+from webhooks import textsafe
 from webhooks.processing import sweep
+from webhooks.subject_index import EventSubject
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +54,16 @@ def _health_check(**kwargs: Any) -> Outcome:
 
 def _sweeper(batch: int = 500, **kwargs: Any) -> Outcome:
     """Stuck work, re-enqueued: events whose worker died or that were never picked up, and
-    bulk replays whose worker died (with Redis a lost task is never handed out again)."""
+    bulk replays whose worker died (with Redis a lost task is never handed out again).
+    Then one batch of the subject index's backfill (events stored before it existed)."""
     n = sweep(batch=batch, **kwargs)
     batches = ReplayBatch.resume_stalled()
+    indexed = EventSubject.objects.backfill()
     return Outcome(
         JobStatus.OK,
-        f"re-enqueued {n} stuck events and {batches} stalled replay batches",
-        {"requeued": n, "replay_batches_resumed": batches},
+        f"swept {n} events (taken back from a dead worker or re-enqueued), resumed {batches} stalled replay "
+        f"batches; indexed {indexed} older events",
+        {"requeued": n, "replay_batches_resumed": batches, "subjects_indexed": indexed},
     )
 
 
@@ -114,12 +119,13 @@ def execute(
     except Exception as exc:  # noqa: BLE001  (the run records any failure, then the caller decides)
         logger.exception("job %s failed", name)
         run.status = JobStatus.FAILED
-        run.summary = f"{type(exc).__name__}: {exc}"[:500]
-        run.traceback = tb.format_exc()
+        # The exception's text may hold anything (a target's answer, NUL): stored cleaned.
+        run.summary = textsafe.for_field(JobRun, "summary", f"{type(exc).__name__}: {exc}")
+        run.traceback = textsafe.for_field(JobRun, "traceback", tb.format_exc())
     else:
         run.status = outcome.status
-        run.summary = outcome.summary[:500]
-        run.details = outcome.details
+        run.summary = textsafe.for_field(JobRun, "summary", outcome.summary)
+        run.details = textsafe.clean_json(outcome.details)
     run.finished_at = timezone.now()
     run.duration_ms = round((time.perf_counter() - t0) * 1000, 2)
     _record(run)

@@ -120,7 +120,7 @@ def from_prometheus(client: Client) -> dict[str, Any]:
 
 
 def from_health() -> dict[str, Any]:
-    checks = full_health(targets=[])["checks"]
+    checks = full_health(targets={})["checks"]
     return {
         "open_dead_letters": checks["dead_letters"]["open"],
         "stuck_events": checks["stuck_events"]["stuck"],

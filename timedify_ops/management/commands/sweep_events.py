@@ -1,8 +1,11 @@
-"""Re-enqueue stuck events and resume stalled replay batches: the sweeper job, run now.
+"""The sweeper job, run now: take back events whose worker died (processing past their
+lease; the dead worker's attempt is recorded and counts against the retry budget),
+re-enqueue events that were never picked up, and resume stalled replay batches.
 
 Runs through the job runner like the schedule (a job run is recorded, trigger "command"),
 so it does everything the scheduled sweeper does. --dry-run only lists the events.
-Exit codes: 0 done (finding stuck work is the sweeper's job, not an error); 1 the job failed.
+Exit codes: 0 done (finding stuck work is the sweeper's job, not an error); 1 the job
+failed; 2 bad usage.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from timedify_ops.management.commands._jobcommand import run_job
 from webhooks import processing
+from webhooks.arguments import whole
 
 
 class Command(BaseCommand):
@@ -20,13 +24,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="List what would be re-enqueued; change nothing.")
-        parser.add_argument("--batch", type=int, default=500, help="At most this many events (default 500).")
+        parser.add_argument("--batch", type=whole(1, 100_000), default=500,
+                            help="At most this many events, 1 to 100000 (default 500).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         batch: int = options["batch"]
-        if batch < 1:
-            self.stderr.write("--batch must be at least 1")
-            raise SystemExit(1)
         if options["dry_run"]:
             stuck = processing.to_sweep(batch=batch)
             for event in stuck:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('webhooks', '0006_retention_without_dependent_fk_checks'),
+        ('webhooks', '0010_merge_i17'),
     ]
 
     operations = [
