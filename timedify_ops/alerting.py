@@ -2,8 +2,8 @@
 
 Level 1: normal. Level 2 (errors found): webhook error rate above ALERT_ERROR_RATE_PCT,
 response time (ack latency p95) above ALERT_RESPONSE_MS, more than ALERT_DEADLETTERS_MAX
-open dead letters, a topic silent for longer than its gap, health degraded, or a privacy
-request failed or within WARN_DAYS of its deadline.
+open dead letters, compliance requests failed or near their deadline, a topic silent
+for longer than its gap, or health degraded.
 Level 3 (outage): health down (database, migrations, an HTTP target unreachable) or every
 webhook in the window failed. Synthetic deliveries are left out of every figure.
 """
@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 LEVEL_NAMES = {1: "normal", 2: "errors found", 3: "outage"}
 
 
-
-
 def latest_health() -> dict[str, Any]:
     """The latest scheduled health result if it is fresh, else a new check."""
     limit = timezone.now() - timedelta(seconds=settings.ALERT_HEALTH_MAX_AGE_SECONDS)
@@ -62,7 +60,7 @@ class Facts:
     health: dict[str, Any]
     # Filled by check_silent_topics: topic -> minutes since its last delivery.
     silent_topics: dict[str, int] = field(default_factory=dict)
-    # Filled by check_compliance: privacy requests failed or near their deadline.
+    # Filled by check_compliance.
     compliance_needing_attention: int = 0
 
     @classmethod
@@ -144,8 +142,7 @@ def check_silent_topics(f: Facts) -> list[Finding]:
 
 
 def check_compliance(f: Facts) -> list[Finding]:
-    """Shopify's privacy requests: a failed one, or one within WARN_DAYS of its 30-day
-    deadline, is work for people (level 2)."""
+    """Compliance requests failed or close to their 30-day deadline: work for people."""
     ComplianceRequest.objects.mark_overdue(f.now)
     n = f.compliance_needing_attention = ComplianceRequest.objects.needing_attention(f.now).count()
     if n:
@@ -156,7 +153,7 @@ def check_compliance(f: Facts) -> list[Finding]:
 # The runbook's checks, in the order their reasons are listed. Add a check by appending a
 # function that takes the Facts and returns its findings.
 CHECKS: list[Check] = [
-    check_health, check_error_rate, check_response_time, check_dead_letters, check_silent_topics, check_compliance,
+    check_health, check_error_rate, check_response_time, check_dead_letters, check_compliance, check_silent_topics,
 ]
 
 
@@ -185,8 +182,8 @@ def evaluate() -> dict[str, Any]:
         "p99_ms": f.p99,
         "slo": {**t.met(f.p95, f.p99, f.errors.rate), "p95_target_ms": t.p95_ms, "p99_target_ms": t.p99_ms},
         "dead_letters_open": f.dead_letters_open,
-        "silent_topics": f.silent_topics,
         "compliance_needing_attention": f.compliance_needing_attention,
+        "silent_topics": f.silent_topics,
         "health": {"status": f.health.get("status"), "reasons": f.health.get("reasons", [])},
     }
 

@@ -61,7 +61,7 @@ def errors(window: timedelta, now: datetime | None = None) -> ErrorCounts:
     """Events received in the last `window` (synthetic left out) and how many of them are
     failed or dead now. One grouped query over the received_at index."""
     now = now or timezone.now()
-    agg = real_events(now - window).aggregate(n=Count("id"), e=Count("id", filter=Q(status__in=ERROR_STATUSES)))
+    agg = real_events(now - window, now + timedelta(microseconds=1)).aggregate(n=Count("id"), e=Count("id", filter=Q(status__in=ERROR_STATUSES)))
     return ErrorCounts(agg["n"], agg["e"])
 
 

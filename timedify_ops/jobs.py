@@ -61,7 +61,8 @@ def _sweeper(batch: int = 500, **kwargs: Any) -> Outcome:
     indexed = EventSubject.objects.backfill()
     return Outcome(
         JobStatus.OK,
-        f"re-enqueued {n} stuck events and {batches} stalled replay batches; indexed {indexed} older events",
+        f"swept {n} events (taken back from a dead worker or re-enqueued), resumed {batches} stalled replay "
+        f"batches; indexed {indexed} older events",
         {"requeued": n, "replay_batches_resumed": batches, "subjects_indexed": indexed},
     )
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.utils import timezone
 
 from timedify_ops import rollup
-from timedify_ops.figures import HOUR, Histogram, floor_to, histograms, percentile, targets
+from timedify_ops.figures import HOUR, Histogram, Targets, floor_to, histograms, percentile, targets
 
 
 @dataclass
@@ -29,28 +30,34 @@ class Bucket:
     def add(self, count: int, errors: int, histogram: Histogram) -> None:
         self.count += count
         self.errors += errors
+        merged = self.histogram
         for b, n in histogram.items():
-            self.histogram[b] = self.histogram.get(b, 0) + n
+            merged[b] = merged.get(b, 0) + n
+        self.__dict__.pop("_percentiles", None)
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.count if self.count else 0.0
 
+    @cached_property
+    def _percentiles(self) -> dict[float, float | None]:
+        # A chart and the SLO figures read each bucket's percentiles several times.
+        return {p: percentile(self.histogram, p) for p in (0.5, 0.95, 0.99)}
+
     @property
     def p50(self) -> float | None:
-        return percentile(self.histogram, 0.5)
+        return self._percentiles[0.5]
 
     @property
     def p95(self) -> float | None:
-        return percentile(self.histogram, 0.95)
+        return self._percentiles[0.95]
 
     @property
     def p99(self) -> float | None:
-        return percentile(self.histogram, 0.99)
+        return self._percentiles[0.99]
 
-    @property
-    def within_slo(self) -> bool:
-        return all(targets().met(self.p95, self.p99, self.error_rate).values())
+    def within(self, slo: Targets) -> bool:
+        return all(slo.met(self.p95, self.p99, self.error_rate).values())
 
 
 @dataclass
@@ -60,8 +67,9 @@ class Series:
     bucket_seconds: int
     buckets: list[Bucket] = field(default_factory=list)
 
-    @property
+    @cached_property
     def total(self) -> Bucket:
+        """Every bucket together (read once the series is built)."""
         total = Bucket(start=self.since)
         for b in self.buckets:
             total.add(b.count, b.errors, b.histogram)
@@ -70,12 +78,13 @@ class Series:
     def compliance(self) -> dict[str, object]:
         """SLO figures for the whole window, and the share of buckets with traffic that
         met every SLO (p95, p99 and error rate together)."""
+        slo = targets()
         busy = [b for b in self.buckets if b.count]
-        good = sum(1 for b in busy if b.within_slo)
+        good = sum(1 for b in busy if b.within(slo))
         t = self.total
         p50, p95, p99 = t.p50, t.p95, t.p99
         return {
-            **targets().met(p95, p99, t.error_rate),
+            **slo.met(p95, p99, t.error_rate),
             "events": t.count,
             "errors": t.errors,
             "error_rate": round(t.error_rate, 6),

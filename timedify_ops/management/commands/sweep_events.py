@@ -1,6 +1,6 @@
-"""Take back events whose worker died (processing past their lease; the dead worker's
-attempt is recorded and counts against the retry budget), re-enqueue events that were
-never picked up, and resume stalled replay batches: the sweeper job, run now.
+"""The sweeper job, run now: take back events whose worker died (processing past their
+lease; the dead worker's attempt is recorded and counts against the retry budget),
+re-enqueue events that were never picked up, and resume stalled replay batches.
 
 Runs through the job runner like the schedule (a job run is recorded, trigger "command"),
 so it does everything the scheduled sweeper does. --dry-run only lists the events.
