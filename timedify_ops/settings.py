@@ -244,7 +244,7 @@ FORWARD_BREAKER_COOLDOWN_SECONDS = envint("FORWARD_BREAKER_COOLDOWN_SECONDS", 60
 FORWARD_PAUSED_RECHECK_SECONDS = envint("FORWARD_PAUSED_RECHECK_SECONDS", 60, minimum=1, maximum=86400)
 # The same for a topic whose handler keeps failing (an upstream outage): its events wait
 # without burning attempts while the other topics flow.
-TOPIC_BREAKER_THRESHOLD = envint("TOPIC_BREAKER_THRESHOLD", 20, minimum=1, maximum=100000)
+TOPIC_BREAKER_THRESHOLD = envint("TOPIC_BREAKER_THRESHOLD", 20, minimum=1, maximum=1_000_000)
 TOPIC_BREAKER_COOLDOWN_SECONDS = envint("TOPIC_BREAKER_COOLDOWN_SECONDS", 30, minimum=1, maximum=86400)
 # Fernet key for offline tokens; required unless DEBUG (system check webhooks.E001).
 TOKEN_ENCRYPTION_KEY = envsecret("TOKEN_ENCRYPTION_KEY")
@@ -312,7 +312,6 @@ HEALTH_QUEUE_DEPTH_MAX = envint("HEALTH_QUEUE_DEPTH_MAX", 500, minimum=1, maximu
 HEALTH_QUEUE_AGE_MAX_SECONDS = envint("HEALTH_QUEUE_AGE_MAX_SECONDS", 300, minimum=1, maximum=10_000_000)
 # Events still "processing" this long after their lease lapsed are stuck (the sweeper missed them).
 HEALTH_STUCK_GRACE_SECONDS = envint("HEALTH_STUCK_GRACE_SECONDS", 120, minimum=0, maximum=86400)
-HEALTH_DEADLETTERS_MAX = envint("HEALTH_DEADLETTERS_MAX", 10, minimum=0, maximum=1_000_000_000)
 # Alerting: the window it looks back over, and the runbook's thresholds.
 ALERT_WINDOW_MINUTES = envint("ALERT_WINDOW_MINUTES", 5, minimum=1, maximum=1440)
 ALERT_ERROR_RATE_PCT = envfloat("ALERT_ERROR_RATE_PCT", 5.0, minimum=0.0, maximum=100.0)

@@ -164,7 +164,7 @@ def test_it_lists_stuck_events_in_a_dry_run_and_requeues_them_for_real(settings)
     assert not OrmQ.objects.exists()
     out = StringIO()
     call_command("sweep_events", stdout=out)
-    assert out.getvalue().strip() == "swept 1 events (taken back from a dead worker or re-enqueued)"
+    assert "swept 1 events (taken back from a dead worker or re-enqueued), resumed 0 stalled replay batches" in out.getvalue()
     assert [q.task["args"] for q in OrmQ.objects.all()] == [(stuck.pk,)]
     assert processing.process_event(stuck.pk) == EventStatus.PROCESSED
 
