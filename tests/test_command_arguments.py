@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from deadletters.models import DeadLetter
 from timedify_ops.models import JobRun
 from webhooks.models import WebhookEvent
+from webhooks.subject_index import EventSubject
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,12 +39,14 @@ NUMERIC = [
     ("logs_watch", ["0", "--backlog"], "--backlog", 0, 10_000, True),
     ("synthetic_webhook_test", ["--wait"], "--wait", 0, 600, False),
     ("sweep_events", ["--batch"], "--batch", 1, 100_000, True),
+    ("index_subjects", ["--batch"], "--batch", 1, 100_000, True),
 ]
 OURS = {name for name, app in get_commands().items() if app in ("webhooks", "deadletters", "timedify_ops")}
 
 
 def state() -> tuple[int, ...]:
-    return (WebhookEvent.objects.count(), DeadLetter.objects.count(), JobRun.objects.count(), OrmQ.objects.count())
+    return (WebhookEvent.objects.count(), DeadLetter.objects.count(), JobRun.objects.count(), OrmQ.objects.count(),
+            EventSubject.objects.count())
 
 
 @st.composite
