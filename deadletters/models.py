@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from webhooks import processing
+from webhooks import processing, textsafe
 from webhooks.models import AttemptOutcome, WebhookEvent
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ class DeadLetter(models.Model):
     # --- closing by hand ---------------------------------------------------------------
 
     def _close(self, status: str, actor: Actor, note: str) -> bool:
-        note = note.strip()
+        note = textsafe.for_field(DeadLetter, "note", note.strip())
         if not note:
             raise ValueError("a note is required: say why")
         now = timezone.now()
@@ -302,12 +302,12 @@ class ReplayRecord(models.Model):
         return cls(
             dead_letter=dead_letter,
             actor=user,
-            source=source[:20],
+            source=textsafe.for_field(cls, "source", source),
             dry_run=dry_run,
             duration_ms=duration_ms,
             outcome=outcome,
-            error=(f"{error}\n\n{traceback}".strip() if traceback else error)[:20_000],
-            summary=summary[:500],
+            error=textsafe.clean(f"{error}\n\n{traceback}".strip() if traceback else error, 20_000),
+            summary=textsafe.for_field(cls, "summary", summary),
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from webhooks import subjects
+from webhooks import subjects, textsafe
 from webhooks.erasure import ERASED, Found, Owner, erase_owned, scrub_texts
 from webhooks.models import AttemptOutcome, CustomerDataExport, EventAttempt, EventStatus, Shop, WebhookEvent
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
@@ -112,7 +112,9 @@ def build_export(shop_domain: str, who: Customer, request_event: WebhookEvent, d
     export, _ = CustomerDataExport.objects.update_or_create(
         event=request_event,
         defaults={
-            "shop_domain": shop_domain, "customer_id": who.customer_id, "data_request_id": data_request_id,
+            "shop_domain": textsafe.for_field(CustomerDataExport, "shop_domain", shop_domain),
+            "customer_id": textsafe.for_field(CustomerDataExport, "customer_id", who.customer_id),
+            "data_request_id": textsafe.for_field(CustomerDataExport, "data_request_id", data_request_id),
             "document": document, "item_count": count,
         },
     )

@@ -353,18 +353,17 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Clean up resolved and ignored dead letters older than N days", permissions=["cleanup"])
     def cleanup(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        try:
-            days = max(1, int(request.POST.get("days", settings.DEADLETTER_RETENTION_DAYS)))
-        except ValueError:
-            days = settings.DEADLETTER_RETENTION_DAYS
+        days, error = confirm.cleanup_days(request)
         ids = confirm.confirmed_ids(request, "cleanup")
-        if ids is None or "recount" in request.POST:
-            ids = list(queryset.cleanable(days).values_list("pk", flat=True))
+        if error or ids is None or "recount" in request.POST:
+            # A bad day count shows its error and selects nothing: nothing can be deleted.
+            ids = [] if isinstance(days, str) else list(queryset.cleanable(days).values_list("pk", flat=True))
             return confirm.render(
                 self, request, ids, purpose="cleanup", action="cleanup", days=days, title="Clean up dead letters",
                 question="Delete these resolved and ignored dead letters and their replay history?",
-                button="Yes, delete them",
+                button="Yes, delete them", error=error,
             )
+        assert isinstance(days, int)  # cleanup_days returns the typed text only with an error
         doomed = DeadLetter.objects.filter(pk__in=ids).cleanable(days)
         assert request.user.pk is not None  # an admin view: always a logged-in user
         LogEntry.objects.log_actions(

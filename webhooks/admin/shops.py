@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.http import content_disposition_header
+from django.utils.text import get_valid_filename
 
 from webhooks.models import ComplianceRequest, CustomerDataExport, Shop
 
@@ -99,6 +101,10 @@ class CustomerDataExportAdmin(admin.ModelAdmin):
             tracked.record_download(request.user)
         body = json.dumps(export.document, indent=2, ensure_ascii=False)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
-        filename = f"customer-{export.customer_id}-{export.shop_domain}-{export.pk}.json"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        # The customer id and shop come from a payload: get_valid_filename keeps letters,
+        # digits, dots and dashes, and Django's own header builder quotes the rest.
+        filename = get_valid_filename(f"customer-{export.customer_id}-{export.shop_domain}-{export.pk}.json")
+        disposition = content_disposition_header(as_attachment=True, filename=filename)
+        assert disposition is not None  # always a header for an attachment
+        response["Content-Disposition"] = disposition
         return response

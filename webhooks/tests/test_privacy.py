@@ -54,7 +54,7 @@ def customer_history(settings):
     with endpoint(Reply(422, body=json.dumps({"errors": f"customer {EMAIL} is blocked"}).encode())) as app:
         settings.APP_WEBHOOK_URL = app.url
         order = store_event("orders/create", ORDER, shop=SHOP)
-        assert processing.process_event(order.pk) == EventStatus.DEAD
+        assert processing.process_until_settled(order.pk) == EventStatus.DEAD
     letter = DeadLetter.objects.get(event=order)
     assert EMAIL in letter.error_message
     ReplayRecord.objects.create(dead_letter=letter, outcome="failed", error=f"still blocked: {EMAIL}")
@@ -163,5 +163,5 @@ def test_it_erases_a_redacted_shop_and_keeps_the_audit_trail(customer_history):
 @pytest.mark.django_db
 def test_it_dead_letters_a_redact_without_a_customer():
     event = store_event("customers/redact", {"shop_id": 1, "shop_domain": SHOP}, shop=SHOP)
-    assert processing.process_event(event.pk) == EventStatus.DEAD
+    assert processing.process_until_settled(event.pk) == EventStatus.DEAD
     assert DeadLetter.objects.get(event=event).error_message == "payload has no customer.id"
