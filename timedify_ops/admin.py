@@ -17,7 +17,7 @@ from django_q.models import Schedule
 
 from timedify_ops import jobs
 from timedify_ops.models import AlertState, JobRun, JobStatus
-from webhooks.admin.events import monospace
+from webhooks.admin.kit import monospace
 
 
 def _run_link(run: JobRun) -> SafeString:

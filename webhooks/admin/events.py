@@ -2,63 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.functional import cached_property
+from django.http import HttpRequest, HttpResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString, mark_safe
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import JsonLexer
+from django.utils.safestring import SafeString
 
+from webhooks.admin import export
+from webhooks.admin.kit import ReadOnlyAdmin, add_related_links, monospace, pretty_json, related_links, status_badge
 from webhooks.handlers import handled_topics
 from webhooks.models import EventAttempt, WebhookEvent
 
-# Counting more rows than this is not worth a full COUNT(*) on a big table.
-COUNT_CAP = 10_000
 # Header names whose values are never shown, whatever was stored (defence in depth:
 # ingest already stores them redacted).
 SECRET_HEADER_WORDS = ("hmac", "signature", "authorization", "token", "secret", "cookie", "api-key")
-STATUS_COLOURS = {
-    "processed": "#2e7d32", "ignored": "#757575", "received": "#1565c0", "processing": "#6a1b9a",
-    "failed": "#e65100", "dead": "#c62828", "open": "#c62828", "replaying": "#6a1b9a", "resolved": "#2e7d32",
-    "ok": "#2e7d32", "deferred": "#e65100", "skipped": "#757575",
-}
-
-
-class CappedPaginator(Paginator):  # type: ignore[type-arg]
-    """Counts at most COUNT_CAP rows (a bounded subquery), never the whole table."""
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()  # type: ignore[attr-defined]
-
-
-def status_badge(value: str, label: str | None = None) -> SafeString:
-    colour = STATUS_COLOURS.get(value, "#444")
-    return format_html(
-        '<span style="color:#fff;background:{};padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>',
-        colour, label or value,
-    )
-
-
-def pretty_json(value: Any) -> SafeString:
-    """Indented JSON with syntax colouring. Pygments escapes every token it emits, so a
-    payload holding <script> is shown as text."""
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    html = highlight(text, JsonLexer(), HtmlFormatter(noclasses=True, nowrap=True, style="friendly"))
-    return format_html(
-        '<pre style="max-height:40em;overflow:auto;white-space:pre-wrap;font-size:12px;'
-        'background:#f8f8f8;padding:8px;border:1px solid #ddd">{}</pre>',
-        mark_safe(html),  # noqa: S308 - produced by Pygments' HtmlFormatter, which escapes
-    )
 
 
 def redact_headers(headers: dict[str, Any]) -> dict[str, Any]:
@@ -66,13 +27,6 @@ def redact_headers(headers: dict[str, Any]) -> dict[str, Any]:
         name: "[redacted]" if any(word in name.lower() for word in SECRET_HEADER_WORDS) else value
         for name, value in (headers or {}).items()
     }
-
-
-def monospace(text: str) -> SafeString:
-    return format_html(
-        '<pre style="max-height:30em;overflow:auto;font-size:12px;background:#f8f8f8;padding:8px;'
-        'border:1px solid #ddd">{}</pre>', text or "-",
-    )
 
 
 class RecentValuesFilter(admin.SimpleListFilter):
@@ -111,21 +65,6 @@ class ShopFilter(RecentValuesFilter):
     field = "shop_domain"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    paginator = CappedPaginator
-    show_full_result_count = False
-    actions: list[Any] = []
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # retention deletes events, in batches
-
-
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "topic", "shop_link", "status_badge", "ack_latency", "attempts", "webhook_id")
@@ -134,17 +73,38 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_help_text = "A webhook id or event id (exact), or a shop domain (or its beginning)."
     ordering = ("-received_at",)
     list_select_related = ("shop",)
+    field_labels = {"api_version": "API version", "processing_ms": "Processing (ms)", "event_id": "Event ID",
+                    "webhook_id": "Webhook ID"}
     fieldsets = (
         (None, {"fields": (
             "topic", "provider", "shop_link", "status_badge", "webhook_id", "event_id", "api_version",
             "triggered_at", "received_at", "ack_latency", "attempts", "processing_ms", "processed_at",
             "last_error", "synthetic", "redacted_at",
         )}),
-        ("Dead letter and related deliveries", {"fields": ("dead_letter_links", "same_shop_link")}),
+        ("Related", {"fields": ("related",)}),
         ("Payload", {"fields": ("payload_pretty",)}),
         ("Headers (signatures redacted)", {"fields": ("headers_pretty",)}),
         ("Attempts", {"fields": ("attempt_timeline",)}),
     )
+
+    change_list_template = "admin/webhooks/webhookevent/change_list.html"
+    EXPORT_COLUMNS = (
+        ("id", "id"), ("received_at", "received_at"), ("topic", "topic"), ("shop", "shop_domain"), ("status", "status"),
+        ("webhook_id", "webhook_id"), ("event_id", "event_id"), ("attempts", "attempts"), ("last_error", "last_error"),
+        ("payload", "payload"),
+    )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [path("export/<str:fmt>/", view(self.export_view), name="webhooks_webhookevent_export"),
+                *super().get_urls()]
+
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponse:
+        return export.download(self, request, fmt, self.EXPORT_COLUMNS)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra = {"export_urls": export.links(request, "admin:webhooks_webhookevent_export"), "query": request.GET.urlencode()}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[WebhookEvent], search_term: str
@@ -182,24 +142,9 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def headers_pretty(self, obj: WebhookEvent) -> SafeString:
         return pretty_json(redact_headers(obj.headers))
 
-    @admin.display(description="dead letter")
-    def dead_letter_links(self, obj: WebhookEvent) -> SafeString:
-        # Reverse relation from deadletters; resolved through the URL name only, so this
-        # module does not import the app above it.
-        rows = obj.dead_letters.order_by("-created_at").values_list("pk", "status") if hasattr(obj, "dead_letters") else []
-        if not rows:
-            return format_html("{}", "none")
-        return format_html_join(
-            ", ", '<a href="{}">dead letter {}</a> {}',
-            ((reverse("admin:deadletters_deadletter_change", args=[pk]), pk, status_badge(status)) for pk, status in rows),
-        )
-
-    @admin.display(description="same shop")
-    def same_shop_link(self, obj: WebhookEvent) -> SafeString:
-        if not obj.shop_domain:
-            return format_html("{}", "-")
-        url = reverse("admin:webhooks_webhookevent_changelist") + "?" + urlencode({"shop_domain": obj.shop_domain})
-        return format_html('<a href="{}">Other deliveries of {}</a>', url, obj.shop_domain)
+    @admin.display(description="related")
+    def related(self, obj: WebhookEvent) -> SafeString:
+        return related_links(obj)
 
     @admin.display(description="attempts timeline")
     def attempt_timeline(self, obj: WebhookEvent) -> SafeString:
@@ -219,6 +164,16 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             "<table><thead><tr><th>#</th><th>started (UTC)</th><th>trigger</th><th>duration</th><th>outcome</th>"
             "<th>error or summary</th></tr></thead><tbody>{}</tbody></table>", rows,
         )
+
+
+def _same_shop(event: WebhookEvent) -> list[SafeString]:
+    if not event.shop_domain:
+        return []
+    url = reverse("admin:webhooks_webhookevent_changelist") + "?" + urlencode({"shop_domain": event.shop_domain})
+    return [format_html('<a href="{}">Other deliveries of {}</a>', url, event.shop_domain)]
+
+
+add_related_links(WebhookEvent, _same_shop)
 
 
 @admin.register(EventAttempt)
