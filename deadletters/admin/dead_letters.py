@@ -49,16 +49,16 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     search_help_text = "A shop domain (or its beginning), a webhook id (exact), or words of the error."
     ordering = ("-created_at",)
     list_per_page = 50
-    field_labels = {"replay_count": "Replays", "resolved_at": "Closed at", "note": "Note",
+    field_labels = {"replay_count": "Replays", "resolved_at": "Closed at", "note": "Note", "error_message": "Error",
                     "last_replay_error": "Error of the last replay"}
     field_help = {
         "replay_count": "How many times someone replayed it.",
         "note": "Why it was resolved, ignored or reopened, in the words of the person who did it.",
         "last_replay_error": "What went wrong the last time it was replayed.",
-        "error_class": "The kind of error, as the program named it.",
+        "error_message": "What the program said when it gave up on this delivery.",
     }
     fieldsets = (
-        ("Why it failed", {"fields": ("error_class", "error_message", "traceback_pre", "group_link")}),
+        ("Why it failed", {"fields": ("error_message", "traceback_pre", "group_link")}),
         ("Payload (what the shop sent)", {"fields": ("payload_pretty",)}),
         ("Details", {"fields": ("status_badge", "event_link", "topic", "shop_domain", "replay_count",
                                 "last_replayed_at", "last_replay_error", "resolved_by_name", "resolved_at", "note")}),
@@ -170,7 +170,8 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
         elif shop.installed:
             shop_state = f"installed (since {clock_and_age(shop.installed_at)})"
         else:
-            shop_state = f"uninstalled (since {clock_and_age(shop.uninstalled_at)})"
+            since = f" (since {clock_and_age(shop.uninstalled_at)})" if shop.uninstalled_at else ""
+            shop_state = f"uninstalled{since}"
         return {
             "error_name": obj.error_class.rsplit(".", 1)[-1],
             "message": (obj.error_message.strip().splitlines() or [""])[0],
