@@ -41,7 +41,7 @@ EXPORT_COLUMNS = (
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
-    list_display = ("id", "status_badge", "age", "topic", "shop_domain", "error_class_short", "short_message", "replay_count")
+    list_display = ("id", "status_badge", "age", "topic", "shop_domain", "error_class_short", "short_message", "replays")
     list_display_links = ("id", "age")
     # The shop is typed with suggestions (thousands of shops make a useless sidebar list).
     list_filter = (StatusFilter, ShopFilter, ("topic", IndexedValuesFilter), ("error_class", IndexedValuesFilter), AgeFilter)
@@ -201,6 +201,10 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     def short_message(self, obj: DeadLetter) -> str:
         line = (obj.error_message.strip().splitlines() or [""])[0]
         return line if len(line) <= 90 else line[:89] + "…"
+
+    @admin.display(description="replays", ordering="replay_count")
+    def replays(self, obj: DeadLetter) -> int:
+        return obj.replay_count
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: DeadLetter) -> SafeString:

@@ -204,18 +204,18 @@ def test_it_resolves_with_a_note_and_asks_for_the_note_when_empty(live_server, s
     note = page.locator("#id_note")
 
     # Empty: the browser itself will not send the form.
-    page.get_by_role("button", name="Yes, resolve them").click()
+    page.get_by_role("button", name="Yes, resolve it").click()
     assert note.evaluate("el => el.validity.valueMissing") is True
     expect(note).to_be_visible()
     # Blanks only: the server asks for a real note.
     note.fill("   ")
-    page.get_by_role("button", name="Yes, resolve them").click()
+    page.get_by_role("button", name="Yes, resolve it").click()
     expect(page.locator(".errornote")).to_have_text("A note is required.")
     assert DeadLetter.objects.get(pk=dead_letter.pk).status == "open"
 
     page.locator("#id_note").fill("Scopes re-granted by the merchant; the next update arrived fine.")
     screenshot("resolve-with-note")
-    page.get_by_role("button", name="Yes, resolve them").click()
+    page.get_by_role("button", name="Yes, resolve it").click()
     expect(page.locator(".messagelist")).to_have_text("1 dead letter resolved.")
     expect(page.locator(".field-status_badge")).to_contain_text("Resolved")
     expect(page.locator(".field-note")).to_contain_text("Scopes re-granted by the merchant")

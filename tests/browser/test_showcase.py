@@ -48,7 +48,7 @@ def test_it_shows_a_week_of_traffic_from_the_admin_index_down_to_one_failure(
     expect(page.locator(".field-webhook_id")).to_contain_text(event.webhook_id)
     first_key = sorted(event.payload)[0]  # the payload is shown with its keys sorted
     expect(page.locator(".field-payload_pretty pre")).to_contain_text(f'"{first_key}"')
-    box = page.locator("fieldset:has(.field-dead_letter_links)").bounding_box()
+    box = page.locator("fieldset:has(.field-related)").bounding_box()
     assert box is not None
     screenshot("event-detail", clip={"x": 0, "y": box["y"] - 10, "width": 1400, "height": 900})
 

@@ -103,20 +103,25 @@ def count_of(n: int, noun: str, plural: str = "") -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def age(moment: datetime) -> str:
+    """'2 hours ago', 'just now': the largest unit only."""
+    text = timesince(moment).split(",")[0]
+    return "just now" if text.startswith("0\xa0") or text.startswith("0 ") else f"{text} ago"
+
+
 def clock_and_age(moment: datetime | None) -> str:
     """'2026-11-28 03:14 UTC (2 hours ago)': the clock time a person can quote, and the age."""
     if moment is None:
         return "-"
     local = timezone.localtime(moment)
-    age = timesince(moment).split(",")[0]
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({age} ago)"
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({age(moment)})"
 
 
 def short_clock(moment: datetime) -> SafeString:
     """For a list column: the age, and the clock time beside it in a quieter colour."""
     local = timezone.localtime(moment)
     when = f"{local:%H:%M}" if local.date() == timezone.localdate() else f"{local:%b %d %H:%M}"
-    return format_html('{} <span class="kit-quiet">{}</span>', timesince(moment).split(",")[0], when)
+    return format_html('{} <span class="kit-quiet">{}</span>', age(moment), when)
 
 
 # --- related links: a higher app adds a section to a lower app's page ------------------

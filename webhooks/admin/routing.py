@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
+
+from webhooks.admin.kit import count_of
 
 from webhooks.models import BreakerState, ForwardDestination, TopicRoute
 
@@ -17,7 +22,7 @@ BREAKER_COLOURS: dict[str, str] = {BreakerState.CLOSED: "#2e7d32", BreakerState.
 @admin.register(ForwardDestination)
 class ForwardDestinationAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "url", "breaker", "paused", "consecutive_failures", "opened_at", "last_success_at", "last_failure_at",
+        "name", "url_short", "breaker", "paused", "consecutive_failures", "opened_at", "last_success_at", "last_failure_at",
         "last_error_short",
     ]
     list_filter = ["state", "paused"]
@@ -38,8 +43,16 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
     def last_error_short(self, obj: ForwardDestination) -> str:
         return obj.last_error[:120]
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        kwargs.setdefault("labels", {"url": "URL"})
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description="URL", ordering="url")
+    def url_short(self, obj: ForwardDestination) -> str:
+        return obj.url
+
     def _apply(
-        self, request: HttpRequest, queryset: QuerySet[ForwardDestination], verb: str, log: str,
+        self, request: HttpRequest, queryset: QuerySet[ForwardDestination], past: str, log: str,
         change: Callable[[ForwardDestination], bool],
     ) -> None:
         done = unchanged = failed = 0
@@ -52,16 +65,31 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
                     unchanged += 1
             except Exception:  # noqa: BLE001 - count and go on; the message says how many
                 failed += 1
-        level = messages.WARNING if failed else messages.SUCCESS
-        self.message_user(request, f"{verb}: {done}, already so: {unchanged}, failed: {failed}.", level)
+        text = f"{count_of(done, 'destination')} {past}."
+        if unchanged:
+            text += f" {count_of(unchanged, 'other was', 'others were')} already {past}."
+        if failed:
+            text += f" {count_of(failed, 'other', 'others')} could not be changed: try again."
+        self.message_user(request, text, messages.WARNING if failed else messages.SUCCESS)
 
-    @admin.action(description="Pause selected destinations (events wait)", permissions=["change"])
-    def pause_destinations(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> None:
-        self._apply(request, queryset, "Paused", "Paused the destination", lambda d: d.pause(request.user))
+    @admin.action(description="Pause selected destinations (events wait)…", permissions=["change"])
+    def pause_destinations(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> TemplateResponse | None:
+        """Pausing holds every delivery to the destination: asked first, with a note."""
+        note = request.POST.get("note", "").strip()
+        if request.POST.get("post") != "yes" or not note:
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/webhooks/forwarddestination/confirm_pause.html", {
+                **self.admin_site.each_context(request), "title": "Pause destinations", "opts": self.model._meta,
+                "destinations": queryset, "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "note": note,
+                "error": "A note is required." if request.POST.get("post") == "yes" else "",
+            })
+        self._apply(request, queryset, "paused", f"Paused: {note}", lambda d: d.pause(request.user))
+        return None
 
     @admin.action(description="Resume selected destinations", permissions=["change"])
     def resume_destinations(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> None:
-        self._apply(request, queryset, "Resumed", "Resumed the destination", lambda d: d.resume(request.user))
+        self._apply(request, queryset, "resumed", "Resumed the destination", lambda d: d.resume(request.user))
 
     @admin.action(description="Close the circuit breaker of selected destinations", permissions=["change"])
     def close_breakers(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> None:
@@ -70,7 +98,7 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
             dest.reset()
             return was != BreakerState.CLOSED
 
-        self._apply(request, queryset, "Closed", "Closed the circuit breaker by hand", close)
+        self._apply(request, queryset, "closed", "Closed the circuit breaker by hand", close)
 
 
 @admin.register(TopicRoute)
