@@ -83,6 +83,14 @@ class TimedifyScheduleAdmin(ScheduleAdmin):
         url = reverse("admin:django_q_schedule_run_now", args=[obj.pk])
         return format_html('<button type="submit" class="button" formaction="{}" formmethod="post">Run now</button>', url)
 
+    @admin.display(description="django-q2 task")
+    def get_last_run(self, obj: Schedule) -> Any:
+        return super().get_last_run(obj)
+
+    @admin.display(description="Succeeded", boolean=True)
+    def get_success(self, obj: Schedule) -> Any:
+        return super().get_success(obj)
+
     @admin.display(description="Run history")
     def run_history(self, obj: Schedule) -> SafeString | str:
         if obj.pk is None:
