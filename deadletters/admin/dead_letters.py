@@ -23,7 +23,7 @@ from deadletters.admin.actions import DeadLetterActions
 from deadletters.admin.filters import AgeFilter, IndexedValuesFilter, ShopFilter, StatusFilter
 from deadletters.models import DeadLetter
 from deadletters.verdict import Chance, replay_verdict
-from webhooks.admin import export
+from webhooks.admin import export, search
 from webhooks.admin.kit import ReadOnlyAdmin, clock_and_age, monospace, pretty_json, short_clock, status_badge
 from webhooks.models import Shop, WebhookEvent
 
@@ -44,9 +44,9 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     list_display = ("id", "status_badge", "age", "topic", "shop_domain", "error_class_short", "short_message", "replays")
     list_display_links = ("id", "age")
     # The shop is typed with suggestions (thousands of shops make a useless sidebar list).
-    list_filter = (StatusFilter, ShopFilter, ("topic", IndexedValuesFilter), ("error_class", IndexedValuesFilter), AgeFilter)
+    list_filter = (StatusFilter, ShopFilter, ("topic", IndexedValuesFilter), ("error_class", IndexedValuesFilter), AgeFilter,
+                   search.SearchWindowFilter)
     search_fields = ("shop_domain", "=event__webhook_id", "error_message", "error_class")
-    search_help_text = "A shop domain (or its beginning), a webhook id (exact), or words of the error."
     ordering = ("-created_at",)
     list_per_page = 50
     field_labels = {"replay_count": "Replays", "resolved_at": "Closed at", "note": "Note", "error_message": "Error",
@@ -68,17 +68,28 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     change_list_template = "admin/deadletters/deadletter/change_list.html"
     change_form_template = "admin/deadletters/deadletter/change_form.html"
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        return search.with_help(super().get_changelist_instance(request), request, ", or by words of the error")
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[DeadLetter], search_term: str
     ) -> tuple[QuerySet[DeadLetter], bool]:
-        # A shop domain or a webhook id is answered from indexes (shop prefix, the event's
-        # delivery index); only words of an error fall back to the substring search.
+        # A shop domain, a webhook id or the payload search (order, customer, a field)
+        # is answered from indexes (shop prefix, the event's delivery index, the subject
+        # index); only words of an error fall back to the substring search.
         term = search_term.strip()
-        if term and " " not in term:
+        if not term:
+            return queryset, False
+        ids, is_field = search.event_ids(request, term)
+        if is_field:
+            return queryset.filter(event_id__in=ids or []), False
+        if " " not in term:
             by_webhook = Q(event_id__in=WebhookEvent.objects.filter(webhook_id=term).values("pk"))
             if SHOP_DOMAIN.match(term.lower()):
                 domain = term.lower()
                 return queryset.filter(Q(shop_domain=domain) | Q(shop_domain__startswith=domain) | by_webhook), False
+            if ids:
+                return queryset.filter(Q(event_id__in=ids) | by_webhook), False
             if WebhookEvent.objects.filter(webhook_id=term).exists():
                 return queryset.filter(by_webhook), False
         return super().get_search_results(request, queryset, search_term)

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from webhooks.admin import export
+from webhooks.admin import export, search
 from webhooks.admin.kit import ReadOnlyAdmin, add_related_links, monospace, pretty_json, related_links, status_badge
 from webhooks.handlers import handled_topics
 from webhooks.models import EventAttempt, WebhookEvent
@@ -68,9 +68,8 @@ class ShopFilter(RecentValuesFilter):
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "topic", "shop_link", "status_badge", "ack_latency", "attempts", "webhook_id")
-    list_filter = ("status", TopicFilter, ShopFilter, ("received_at", admin.DateFieldListFilter))
+    list_filter = ("status", TopicFilter, ShopFilter, ("received_at", admin.DateFieldListFilter), search.SearchWindowFilter)
     search_fields = ("webhook_id", "event_id", "shop_domain")
-    search_help_text = "A webhook id or event id (exact), or a shop domain (or its beginning)."
     ordering = ("-received_at",)
     list_select_related = ("shop",)
     field_labels = {"api_version": "API version", "processing_ms": "Processing (ms)", "event_id": "Event ID",
@@ -106,16 +105,25 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         extra = {"export_urls": export.links(request, "admin:webhooks_webhookevent_export"), "query": request.GET.urlencode()}
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        return search.with_help(super().get_changelist_instance(request), request)
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[WebhookEvent], search_term: str
     ) -> tuple[QuerySet[WebhookEvent], bool]:
-        # Exact ids (the unique delivery index) and the shop domain's beginning (the
-        # shop index), instead of the default case-insensitive substring scan.
+        # Exact ids (the unique delivery index), the shop domain's beginning (the shop
+        # index), and the payload search (subject index, or a field within the window),
+        # instead of the default case-insensitive substring scan.
         term = search_term.strip()
         if not term:
             return queryset, False
+        ids, is_field = search.event_ids(request, term)
+        if is_field:
+            return queryset.filter(pk__in=ids or []), False
         domain = term.lower()
         match = Q(webhook_id=term) | Q(event_id=term) | Q(shop_domain=domain) | Q(shop_domain__startswith=domain)
+        if ids:
+            match |= Q(pk__in=ids)
         if term.isdigit():
             match |= Q(pk=int(term))
         return queryset.filter(match), False
