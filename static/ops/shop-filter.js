@@ -14,7 +14,5 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!answer.ok || asked !== term) return;
     const {shops} = await answer.json();
     list.replaceChildren(...shops.map((domain) => Object.assign(document.createElement("option"), {value: domain})));
-    // A suggestion picked from the list fills the whole domain: filter right away.
-    if (shops.includes(input.value.trim())) input.form.requestSubmit();
   });
 });

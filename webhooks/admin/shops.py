@@ -50,6 +50,13 @@ class ShopAdmin(admin.ModelAdmin):
         )}),
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Shop | None = None) -> Any:
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        # Looking only: the write-only token fields have nothing to show.
+        hidden = {"new_offline_token", "clear_offline_token"}
+        return [(title, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for title, opts in self.fieldsets]
+
     @admin.display(description="Links")
     def related(self, obj: Shop) -> SafeString | str:
         return related_links(obj) if obj.pk else "-"
