@@ -8,9 +8,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from webhooks.admin.kit import count_of
 
@@ -73,7 +74,7 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
         self.message_user(request, text, messages.WARNING if failed else messages.SUCCESS)
 
     @admin.action(description="Pause selected destinations (events wait)…", permissions=["change"])
-    def pause_destinations(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> TemplateResponse | None:
+    def pause_destinations(self, request: HttpRequest, queryset: QuerySet[ForwardDestination]) -> HttpResponse | None:
         """Pausing holds every delivery to the destination: asked first, with a note."""
         note = request.POST.get("note", "").strip()
         if request.POST.get("post") != "yes" or not note:
@@ -83,8 +84,12 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
                 "destinations": queryset, "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "note": note,
                 "error": "A note is required." if request.POST.get("post") == "yes" else "",
+                "next": request.POST.get("next", ""),
             })
         self._apply(request, queryset, "paused", f"Paused: {note}", lambda d: d.pause(request.user))
+        back = request.POST.get("next", "")
+        if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return HttpResponseRedirect(back)  # the ops dashboard's Pause button
         return None
 
     @admin.action(description="Resume selected destinations", permissions=["change"])
