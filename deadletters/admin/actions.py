@@ -45,9 +45,8 @@ def replay_message(counts: dict[str, int]) -> str:
 
 
 class DeadLetterActions:
-    """Mixed into DeadLetterAdmin (a ModelAdmin): its actions and their helpers."""
-
-    actions = ["replay", "replay_matching", "dry_run", "resolve", "ignore", "reopen", "cleanup", "delete_selected"]
+    """Mixed into DeadLetterAdmin (a ModelAdmin, which registers them): the actions and
+    their helpers."""
 
     # Provided by ModelAdmin.
     message_user: Any

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -49,6 +49,7 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     search_fields = ("shop_domain", "=event__webhook_id", "error_message", "error_class")
     ordering = ("-created_at",)
     list_per_page = 50
+    actions = ["replay", "replay_matching", "dry_run", "resolve", "ignore", "reopen", "cleanup", "delete_selected"]
     field_labels = {"replay_count": "Replays", "resolved_at": "Closed at", "note": "Note", "error_message": "Error",
                     "last_replay_error": "Error of the last replay"}
     field_help = {
@@ -130,7 +131,7 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     def replay_matching_view(self, request: HttpRequest) -> HttpResponse:
         return pages.replay_matching(self, request)
 
-    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponse:
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
         return export.download(self, request, fmt, EXPORT_COLUMNS)
 
     def shop_suggestions_view(self, request: HttpRequest) -> JsonResponse:
@@ -153,7 +154,8 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         obj = self.get_object(request, object_id)
-        extra = {"can_replay": self.has_replay_permission(request), "can_resolve": self.has_resolve_permission(request)}
+        extra: dict[str, Any] = {"can_replay": self.has_replay_permission(request),
+                                 "can_resolve": self.has_resolve_permission(request)}
         if obj is not None:
             extra["box"] = self.what_happened(obj)
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})

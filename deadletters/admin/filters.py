@@ -41,7 +41,7 @@ class StatusFilter(admin.SimpleListFilter):
             return queryset.filter(status__in=[DeadLetterStatus.OPEN, DeadLetterStatus.REPLAYING])
         return queryset.filter(status=value)
 
-    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: Any) -> Iterator[Any]:
         # No Django "All" entry (it would mean the default, open): "All" is a choice of its own.
         for value, label in self.lookup_choices:
             yield {
@@ -88,7 +88,7 @@ class ShopFilter(admin.SimpleListFilter):
         value = (self.value() or "").strip().lower()
         return queryset.filter(shop_domain=value) if value else queryset
 
-    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: Any) -> Iterator[Any]:
         others = [(k, v) for k, v in changelist.params.items() if k not in (self.parameter_name, "p")]
         yield {
             "value": self.value() or "",

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -98,7 +98,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         return [path("export/<str:fmt>/", view(self.export_view), name="webhooks_webhookevent_export"),
                 *super().get_urls()]
 
-    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponse:
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
         return export.download(self, request, fmt, self.EXPORT_COLUMNS)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -82,6 +82,7 @@ def download(modeladmin: Any, request: HttpRequest, fmt: str, columns: Sequence[
     body = csv_lines(headers, rows) if fmt == "csv" else json_lines(headers, rows)
     opts = modeladmin.model._meta
     shown = "&".join(f"{k}={'[search]' if k == 'q' else v}" for k, v in request.GET.items()) or "no filter"
+    assert request.user.pk is not None  # an admin view: always a logged-in user
     LogEntry.objects.create(
         user_id=request.user.pk, content_type=ContentType.objects.get_for_model(modeladmin.model),
         object_repr=f"{opts.verbose_name_plural} export", action_flag=CHANGE,

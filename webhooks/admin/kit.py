@@ -38,6 +38,7 @@ BADGE_CLASSES = {
     "processing": "busy", "replaying": "busy", "running": "busy",
     "failed": "warn", "deferred": "warn", "warning": "warn",
     "dead": "bad", "open": "bad",
+    "paused": "quiet", "breaker-closed": "ok", "breaker-half_open": "warn", "breaker-open": "bad",
 }
 
 

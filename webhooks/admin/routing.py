@@ -10,14 +10,11 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 
-from webhooks.admin.kit import count_of
-
+from webhooks.admin.kit import count_of, status_badge
 from webhooks.models import BreakerState, ForwardDestination, TopicRoute
-
-BREAKER_COLOURS: dict[str, str] = {BreakerState.CLOSED: "#2e7d32", BreakerState.HALF_OPEN: "#ef6c00", BreakerState.OPEN: "#c62828"}
 
 
 @admin.register(ForwardDestination)
@@ -35,10 +32,10 @@ class ForwardDestinationAdmin(admin.ModelAdmin):
     actions = ["pause_destinations", "resume_destinations", "close_breakers"]
 
     @admin.display(description="Breaker", ordering="state")
-    def breaker(self, obj: ForwardDestination) -> str:
-        label = "paused" if obj.paused else obj.get_state_display()
-        colour = "#616161" if obj.paused else BREAKER_COLOURS.get(obj.state, "#616161")
-        return format_html('<strong style="color:{}">{}</strong>', colour, label)
+    def breaker(self, obj: ForwardDestination) -> SafeString:
+        if obj.paused:
+            return status_badge("paused", "Paused")
+        return status_badge(f"breaker-{obj.state}", obj.get_state_display())
 
     @admin.display(description="Last error")
     def last_error_short(self, obj: ForwardDestination) -> str:
