@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deadletters.staff_groups import sync_staff_groups
 from deadletters.tests.factories import bulk_dead_letters
@@ -33,3 +35,12 @@ def test_it_counts_one_in_the_singular(admin_client):
     bulk_dead_letters(1)
     text = admin_client.get(reverse("admin:webhooks_shop_change", args=[shop.pk])).content.decode()
     assert "Open dead letters: 1 dead letter<" in text and "All deliveries: 1 delivery<" in text
+
+
+@given(st.integers(0, 10_000))
+def test_counts_read_as_english(n):
+    from webhooks.admin.kit import count_of
+
+    text = count_of(n, "delivery", "deliveries")
+    assert text == (f"{n} delivery" if n == 1 else f"{n} deliveries")
+    assert "(s)" not in count_of(n, "dead letter")
