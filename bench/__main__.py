@@ -25,10 +25,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 SCENARIOS = {
     "ingest": "bench.s_ingest",
     "processing": "bench.s_processing",
+    "flood": "bench.s_flood",
     "memory": "bench.s_memory",
     "replay": "bench.s_replay",
     "retention": "bench.s_retention",
     "admin": "bench.s_admin",
+    "privacy": "bench.s_privacy",
 }
 
 
@@ -48,6 +50,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--replay-items", type=int, help="open dead letters to replay (default 10000)")
     parser.add_argument("--retention-events", type=int, help="expired events (default 1000000)")
     parser.add_argument("--admin-events", type=int, help="events behind the admin (default 1000000)")
+    parser.add_argument("--privacy-events", type=int, help="events of the shop a customer is redacted from (default 1000000)")
     parser.add_argument("--update", action="store_true",
                         help="keep the other scenarios of the existing results.json (each shown with its own run)")
     parser.add_argument("--output", help="where results.json and RESULTS.md go (default bench/, smoke: var/bench-smoke/)")
@@ -80,6 +83,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         admin_events=admin_events,
         admin_deadletters=max(1, admin_events // 10),
         admin_requests=5 if smoke else 50,
+        privacy_events=max(400, int(pick(args.privacy_events, 1_000_000, 2_000))),
         rounds=int(pick(args.rounds, 2, 1)),
     )
     return args, opts

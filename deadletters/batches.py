@@ -48,7 +48,9 @@ class ReplayBatch(models.Model):
     ok = models.PositiveIntegerField(default=0, help_text="Replays that resolved their dead letter.")
     failed = models.PositiveIntegerField(default=0, help_text="Replays that failed again (left open).")
     skipped = models.PositiveIntegerField(default=0, help_text="Not open any more, or replayed by someone else.")
-    report = models.JSONField(default=list, blank=True, help_text="Per item: id, outcome, error.")
+    report = models.JSONField(
+        default=list, blank=True, help_text="Per item: id, outcome, error class (the text is on the dead letter)."
+    )
     status = models.CharField(max_length=20, choices=BatchStatus.choices, default=BatchStatus.QUEUED)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -145,11 +147,12 @@ class ReplayBatch(models.Model):
             by_id = {record.dead_letter_id: record for record in records}
             for dead_letter_id in chunk:
                 record = by_id.get(dead_letter_id)
-                outcome, error = (ReplayOutcome.SKIPPED, "deleted") if record is None else (
-                    record.outcome, record.error.split("\n", 1)[0][:300])
+                # The error class only: the text is on the dead letter (it can quote a customer).
+                outcome, error_class = (ReplayOutcome.SKIPPED, "") if record is None else (
+                    record.outcome, record.error_class)
                 counters["done"] += 1
                 counters[{"ok": "ok", "ignored": "ok", "failed": "failed", "deferred": "failed"}.get(outcome, "skipped")] += 1
-                report.append({"id": dead_letter_id, "outcome": str(outcome), "error": error})
+                report.append({"id": dead_letter_id, "outcome": str(outcome), "error_class": error_class})
             if time.monotonic() - last_flush >= FLUSH_SECONDS:
                 renewed = self._flush(lease, counters, report)
                 if renewed is None:

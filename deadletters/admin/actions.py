@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from deadletters.admin import confirm, pages
 from deadletters.batches import ReplayBatch
-from deadletters.models import DeadLetter, DeadLetterQuerySet
+from deadletters.models import DeadLetter, DeadLetterQuerySet, audit_line
 from webhooks.admin.kit import count_of
 
 # kind -> (past tense, what the confirmation asks, which dead letters qualify)
@@ -123,7 +123,7 @@ class DeadLetterActions:
             except Exception as exc:  # noqa: BLE001 - report it, carry on
                 results.append((dead_letter, "failed", f"{type(exc).__name__}: {exc}"))
                 continue
-            self.log_change(request, dead_letter, f"Dry run: {record.get_outcome_display()}.")
+            self.log_change(request, dead_letter, audit_line("Dry run", record.get_outcome_display(), record.error_class))
             results.append((dead_letter, record.outcome, record.error.split("\n", 1)[0] or record.summary))
         return pages.dry_run_results(self, request, results)
 
@@ -149,8 +149,8 @@ class DeadLetterActions:
         for dead_letter in DeadLetter.objects.filter(pk__in=ids):
             if getattr(dead_letter, kind)(request.user, note):
                 done += 1
-                # The note is the operator's own words about the case, kept with it.
-                self.log_change(request, dead_letter, f"{past.capitalize()}: {note}")
+                # The note is on the dead letter (where redaction reaches it), not in the log.
+                self.log_change(request, dead_letter, audit_line(f"{past.capitalize()} with a note"))
         text = f"{count_of(done, 'dead letter')} {past}."
         if done < len(ids):
             gone = len(ids) - done
@@ -172,18 +172,17 @@ class DeadLetterActions:
 
     @admin.action(description="Clean up resolved and ignored dead letters older than N days", permissions=["cleanup"])
     def cleanup(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        try:
-            days = max(1, int(request.POST.get("days", settings.DEADLETTER_RETENTION_DAYS)))
-        except ValueError:
-            days = settings.DEADLETTER_RETENTION_DAYS
+        days, error = confirm.cleanup_days(request)
         ids = confirm.confirmed_ids(request, "cleanup")
-        if ids is None or "recount" in request.POST:
-            ids = list(queryset.cleanable(days).values_list("pk", flat=True))
+        if error or ids is None or "recount" in request.POST:
+            # A bad day count shows its error and selects nothing: nothing can be deleted.
+            ids = [] if isinstance(days, str) else list(queryset.cleanable(days).values_list("pk", flat=True))
             return confirm.render(
                 self, request, ids, purpose="cleanup", action="cleanup", days=days, title="Clean up dead letters",
                 question="Delete these resolved and ignored dead letters and their replay history?",
-                button="Yes, delete them", destructive=True,
+                button="Yes, delete them", error=error, destructive=True,
             )
+        assert isinstance(days, int)  # cleanup_days returns the typed text only with an error
         doomed = DeadLetter.objects.filter(pk__in=ids).cleanable(days)
         assert request.user.pk is not None  # an admin view: always a logged-in user
         LogEntry.objects.log_actions(

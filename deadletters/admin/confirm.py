@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.core import signing
@@ -18,6 +20,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from deadletters.models import DeadLetter
+from webhooks.arguments import MAX_DAYS
 
 SAMPLE_SIZE = 10
 # A confirmation page left open longer than this must be reloaded.
@@ -68,6 +71,23 @@ def expired(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(back_url(request))
 
 
+class CleanupDays(forms.Form):
+    """The clean-up's day count, checked as the command checks --older-than-days."""
+
+    days = forms.IntegerField(min_value=0, max_value=MAX_DAYS)
+
+
+def cleanup_days(request: HttpRequest) -> tuple[int | str, str]:
+    """(days, "") for a valid day count (DEADLETTER_RETENTION_DAYS when none was sent), or
+    (what was typed, the form error) so the page shows it and nothing is deleted."""
+    if "days" not in request.POST:
+        return settings.DEADLETTER_RETENTION_DAYS, ""
+    form = CleanupDays(request.POST)
+    if form.is_valid():
+        return form.cleaned_data["days"], ""
+    return request.POST["days"], "Days: " + " ".join(str(message) for message in form.errors["days"])
+
+
 def render(
     modeladmin: Any,
     request: HttpRequest,
@@ -79,7 +99,7 @@ def render(
     button: str,
     action: str = "",
     note_required: bool = False,
-    days: int | None = None,
+    days: int | str | None = None,
     error: str = "",
     form_url: str = "",
     destructive: bool = False,

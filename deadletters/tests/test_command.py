@@ -83,3 +83,31 @@ def test_it_cleans_up_old_resolved_ones_and_counts_on_dry_run():
     code, out = run("--cleanup", "--older-than-days", "7")
     assert "deleted 1" in out
     assert not DeadLetter.objects.filter(pk=old.pk).exists() and DeadLetter.objects.filter(pk=fresh.pk).exists()
+
+
+def test_it_deletes_every_resolved_dead_letter_with_older_than_0_days():
+    done, recent, still_open = make_dead_letters(3)
+    done.resolve(None, "fixed")
+    recent.resolve(None, "fixed")
+    DeadLetter.objects.filter(pk=done.pk).update(updated_at=timezone.now() - timedelta(days=3))
+    out = StringIO()
+    code, out = run("--cleanup", "--older-than-days", "0")
+    assert set(DeadLetter.objects.values_list("pk", flat=True)) == {still_open.pk}
+    assert "deleted 2" in out
+
+
+def test_it_keeps_what_older_than_30_days_keeps(settings):
+    settings.DEADLETTER_RETENTION_DAYS = 30
+    (closed,) = make_dead_letters(1)
+    closed.resolve(None, "fixed")
+    run("--cleanup")
+    assert DeadLetter.objects.filter(pk=closed.pk).exists()
+
+
+def test_it_lists_stored_text_inert_one_row_per_line():
+    (dead_letter,) = make_dead_letters(1)
+    DeadLetter.objects.filter(pk=dead_letter.pk).update(topic="a\tb\x1b[2Jc", error_message="line\nnext\x07")
+    code, out = run("--list")
+    (row,) = [line for line in out.splitlines() if line.startswith(f"{dead_letter.pk}\t")]
+    assert row.split("\t")[2] == "a b\\x1b[2Jc"
+    assert "\x1b" not in out and "\x07" not in out

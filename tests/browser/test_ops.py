@@ -19,7 +19,7 @@ def test_it_runs_the_health_check_now_and_shows_the_run_in_its_history(
     live_server, page, login, superuser, settings, screenshot
 ):
     # One HTTP target: this very server's /health, fetched by the job over the loopback.
-    settings.HEALTH_TARGETS = [f"console={live_server.url}/health"]
+    settings.HEALTH_TARGETS = {"console": f"{live_server.url}/health"}
     setup_schedules()
     login("root-admin")
     page.get_by_role("link", name="Scheduled tasks").click()
@@ -67,14 +67,14 @@ def test_it_shows_the_status_strip_and_the_dashboards_charts_and_status(
     login("root-admin")
 
     strip = page.locator("#ops-status-strip")
-    expect(strip).to_contain_text(re.compile(r"Status: (OK|DEGRADED|DOWN)"))
+    expect(strip).to_contain_text(re.compile(r"System health: (UNKNOWN|OK|DEGRADED|DOWN)"))
     expect(strip).to_contain_text("Open dead letters: 5")
     expect(strip).to_contain_text("of 6 events")
 
     strip.get_by_role("link", name="Open the ops dashboard").click()
     expect(page).to_have_url(f"{live_server.url}/admin/ops/dashboard/")
     overall = page.locator("#ops-overall")
-    expect(overall).to_contain_text(re.compile(r"Overall status: (OK|DEGRADED|DOWN)"))
+    expect(overall).to_contain_text(re.compile(r"System health: (UNKNOWN|OK|DEGRADED|DOWN)"))
     # No worker cluster in this test: the health run says so, and the dashboard says why.
     expect(overall).to_contain_text("DEGRADED")
     expect(overall.locator("li").first).to_be_visible()

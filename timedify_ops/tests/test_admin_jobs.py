@@ -53,7 +53,7 @@ def test_it_runs_a_quick_job_now_and_shows_its_result(admin_client, admin_user):
     text = response.content.decode()
     assert "1 schedule run." in text
     assert reverse("admin:timedify_ops_jobrun_change", args=[run.pk]) in text
-    assert "re-enqueued 1 stuck events" in text
+    assert "swept 1 events (taken back from a dead worker or re-enqueued)" in text
     assert LogEntry.objects.filter(object_id=str(sweeper.pk), change_message__startswith="Run now: ok").count() == 1
 
 
@@ -87,7 +87,7 @@ def test_it_skips_schedules_that_run_no_job_of_ours(admin_client):
 def test_it_links_each_schedule_to_its_run_history(admin_client):
     setup_schedules()
     health = Schedule.objects.get(name="Health check")
-    jobs.execute("health_check", trigger="admin", schedule=health, targets=[])
+    jobs.execute("health_check", trigger="admin", schedule=health, targets={})
     jobs.execute("sweeper", trigger="command")
     text = admin_client.get(CHANGELIST).content.decode()
     link = f"/admin/timedify_ops/jobrun/?schedule__id__exact={health.pk}"

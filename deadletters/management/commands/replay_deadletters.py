@@ -3,7 +3,8 @@
 Exit codes:
   0  every replay succeeded (or nothing to do; --list and --cleanup always 0)
   1  at least one replay failed again (or a dry run predicts a failure)
-  2  bad usage: no mode given, or an ID that is not a dead letter
+  2  bad usage: no mode given, a number out of range, or an ID that is not a dead letter
+     (nothing is replayed or deleted)
 Output is a rich table and a progress bar on a terminal, plain tab-separated lines otherwise.
 """
 
@@ -18,12 +19,15 @@ from django.utils import timezone
 
 from deadletters.models import DeadLetter, ReplayOutcome
 from deadletters.replay import replay_chunks
+from webhooks import textsafe
+from webhooks.arguments import MAX_DAYS, MAX_ID, whole
 
 FAILED = {ReplayOutcome.FAILED, ReplayOutcome.DEFERRED}
 
 
 def one_line(text: str, width: int = 200) -> str:
-    line = " ".join(text.split())
+    """Stored text on one line of a terminal or a tab-separated listing: inert."""
+    line = textsafe.printable(" ".join(text.split()))
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
@@ -31,15 +35,17 @@ class Command(BaseCommand):
     help = "List, replay (--all or IDs), dry-run or clean up dead letters. Exit 1 when a replay failed."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="Dead letters to replay.")
+        parser.add_argument("ids", nargs="*", type=whole(1, MAX_ID), metavar="ID", help="Dead letters to replay.")
         parser.add_argument("--list", action="store_true", help="List open dead letters.")
         parser.add_argument("--all", action="store_true", help="Replay every open dead letter.")
         parser.add_argument("--cleanup", action="store_true", help="Delete old resolved and ignored dead letters.")
-        parser.add_argument("--older-than-days", type=int, default=None,
-                            help="With --cleanup (default: DEADLETTER_RETENTION_DAYS).")
+        parser.add_argument("--older-than-days", type=whole(0, MAX_DAYS), default=None, metavar="DAYS",
+                            help=f"With --cleanup: last changed more than DAYS days ago, 0 to {MAX_DAYS} "
+                                 "(default DEADLETTER_RETENTION_DAYS; 0: every resolved or ignored one, whatever its age).")
         parser.add_argument("--dry-run", action="store_true",
                             help="Replays run rolled back (nothing changes); --cleanup only counts.")
-        parser.add_argument("--limit", type=int, default=1000, help="With --list: at most this many rows.")
+        parser.add_argument("--limit", type=whole(1, 100_000), default=1000,
+                            help="With --list: at most this many rows, 1 to 100000 (default 1000).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.tty = self.stdout.isatty()
@@ -49,7 +55,8 @@ class Command(BaseCommand):
         if options["list"]:
             self.list_open(options["limit"])
         elif options["cleanup"]:
-            self.cleanup(options["older_than_days"] or settings.DEADLETTER_RETENTION_DAYS, options["dry_run"])
+            days = options["older_than_days"]
+            self.cleanup(settings.DEADLETTER_RETENTION_DAYS if days is None else days, options["dry_run"])
         else:
             # A dry run reads each event; a replay needs the ids only (it claims and reads in chunks).
             rows = DeadLetter.objects.select_related("event") if options["dry_run"] else DeadLetter.objects.only("pk")
@@ -76,13 +83,17 @@ class Command(BaseCommand):
             for d in rows:
                 # Text(): an error message is data, never rich markup.
                 error = Text(one_line(f"{d.error_class.rsplit('.', 1)[-1]}: {d.error_message}", 100))
-                table.add_row(str(d.pk), _age(now - d.created_at), Text(d.topic), Text(d.shop_domain), error)
+                table.add_row(str(d.pk), _age(now - d.created_at), Text(one_line(d.topic)), Text(one_line(d.shop_domain)),
+                              error)
             Console(file=cast(IO[str], self.stdout._out), soft_wrap=False).print(table)
         else:
             self.stdout.write("id\tage_seconds\ttopic\tshop\terror")
             for d in rows:
                 age = int((now - d.created_at).total_seconds())
-                self.stdout.write(f"{d.pk}\t{age}\t{d.topic}\t{d.shop_domain}\t{one_line(f'{d.error_class}: {d.error_message}')}")
+                self.stdout.write(
+                    f"{d.pk}\t{age}\t{one_line(d.topic)}\t{one_line(d.shop_domain)}\t"
+                    f"{one_line(f'{d.error_class}: {d.error_message}')}"
+                )
         self.summary(f"{len(rows)} open dead letter(s)")
 
     def replay(self, dead_letters: list[DeadLetter], dry_run: bool) -> bool:

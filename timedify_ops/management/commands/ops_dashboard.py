@@ -1,6 +1,7 @@
 """The ops dashboard on one terminal screen.
 
-Exit codes (for cron and CI): 0 status ok, 1 status down, 2 status degraded.
+Exit codes (for cron and CI): 0 status ok, 1 status down, 2 status degraded or unknown
+(no health check has run yet). Every figure is the dashboard's (timedify_ops.stats).
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
-from timedify_ops import series, stats
-from timedify_ops.console import STATUS_STYLE, console_for, topic_colour
+from timedify_ops import figures, series, stats
+from timedify_ops.console import STATUS_STYLE, console_for, inert, topic_colour
 
-EXIT_CODES = {"ok": 0, "down": 1, "degraded": 2}
+EXIT_CODES = {"ok": 0, "down": 1, "degraded": 2, "unknown": 2}
 
 
 def _ms(value: float | None) -> str:
@@ -30,20 +33,23 @@ class Command(BaseCommand):
         console = console_for(self.stdout, **options)
         ascii_box = box.SIMPLE if console.is_terminal else box.ASCII2
         status = stats.overall_status()
-        console.print(f"[{STATUS_STYLE[status['status']]}]STATUS: {status['status'].upper()}[/]"
-                      f"  (alert level {status['alert_level']})")
+        console.print(f"[{STATUS_STYLE[status['status']]}]SYSTEM HEALTH: {status['status'].upper()}[/]"
+                      f"  (alert level {status['alert_level']}; health checked {status['health_checked_at'] or 'never'})")
         for reason in status["reasons"]:
-            console.print(f"  - {reason}", markup=False)
+            console.print(Text("  - ").append_text(inert(reason)))
 
-        errors = stats.error_rate(timedelta(minutes=5))
-        style = "red" if errors["error_rate"] > series.SLO_ERROR_RATE else "green"
-        console.print(f"Errors, last 5 min: [{style}]{errors['errors']} of {errors['events']} events "
-                      f"({errors['error_rate'] * 100:.2f} %)[/]  SLO < {series.SLO_ERROR_RATE * 100} %")
+        slo = figures.targets()
+        window = settings.ALERT_WINDOW_MINUTES
+        errors = stats.error_rate(timedelta(minutes=window))
+        style = "red" if errors["error_rate"] > slo.error_rate else "green"
+        console.print(f"Errors, last {window} min: [{style}]{errors['errors']} of {errors['events']} events "
+                      f"({errors['error_rate'] * 100:.2f} %)[/]  SLO < {slo.error_rate * 100:g} %")
 
         dead = stats.dead_letters()
         topics = ", ".join(f"{r['topic']} {r['n']}" for r in dead["by_topic"][:5])
-        console.print(f"Open dead letters: [{'red' if dead['open'] else 'green'}]{dead['open']}[/]"
-                      + (f"  ({topics})" if topics else ""), highlight=False)
+        # Stored topics are data: Text pieces, never markup.
+        console.print(Text.assemble("Open dead letters: ", (str(dead["open"]), "red" if dead["open"] else "green"),
+                                    inert(f"  ({topics})" if topics else "")))
 
         queue = stats.queue()
         clusters = stats.clusters()
@@ -55,7 +61,7 @@ class Command(BaseCommand):
             activity.add_column(col, justify="left" if col == "topic" else "right")
         rows = stats.activity_by_topic(timedelta(minutes=10))
         for row in rows:
-            activity.add_row(f"[{topic_colour(row['topic'])}]{row['topic']}[/]", str(row["events"]),
+            activity.add_row(inert(row["topic"], topic_colour(row["topic"])), str(row["events"]),
                              str(row["errors"]), str(row["pending"]))
         if not rows:
             activity.add_row("(no deliveries)", "0", "0", "0")
@@ -65,8 +71,8 @@ class Command(BaseCommand):
         latency = Table(title="Ingest latency, last hour (synthetic excluded)", box=ascii_box, title_justify="left")
         for col in ("percentile", "value", "SLO", "met"):
             latency.add_column(col)
-        for name, value, target in (("p50", hour.p50, None), ("p95", hour.p95, series.SLO_P95_MS),
-                                    ("p99", hour.p99, series.SLO_P99_MS)):
+        for name, value, target in (("p50", hour.p50, None), ("p95", hour.p95, slo.p95_ms),
+                                    ("p99", hour.p99, slo.p99_ms)):
             met = "-" if target is None or value is None else ("yes" if value <= target else "NO")
             colour = "red" if met == "NO" else "green"
             latency.add_row(name, _ms(value), _ms(target) if target else "", f"[{colour}]{met}[/]")
@@ -78,13 +84,14 @@ class Command(BaseCommand):
         last = stats.last_runs()
         for run in last:
             colour = {"ok": "green", "warning": "yellow", "failed": "red"}.get(run["status"], "white")
-            runs.add_row(run["task"], run["started_at"][:19], f"[{colour}]{run['status']}[/]", run["summary"][:70])
+            runs.add_row(inert(run["task"]), inert(run["started_at"][:19]), inert(run["status"], colour),
+                         inert(run["summary"][:70]))
         if not last:
             runs.add_row("(no runs recorded)", "", "", "")
         console.print(runs)
 
         code = EXIT_CODES[status["status"]]
-        self.stdout.write(f"status {status['status']}: {errors['errors']} errors in 5 min, "
+        self.stdout.write(f"status {status['status']}: {errors['errors']} errors in {window} min, "
                           f"{dead['open']} open dead letters, {len(rows)} active topics (exit {code})")
         if code:
             sys.exit(code)

@@ -4,7 +4,8 @@ The sweeper job does the same a batch per minute (SUBJECT_INDEX_BACKFILL_BATCH);
 command is for an operator who wants it done now, e.g. right after the upgrade that added
 the index. Each batch is one short transaction, so it can run beside live traffic.
 
-Exit codes: 0 always; the last line says how many events were indexed and how many wait.
+Exit codes: 0 (the last line says how many events were indexed and how many wait); 2 bad
+usage (a --batch out of range: nothing is indexed).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from webhooks.arguments import whole
 from webhooks.models import WebhookEvent
 from webhooks.subject_index import EventSubject
 
@@ -21,7 +23,8 @@ class Command(BaseCommand):
     help = "Index the subjects (customers, orders) of every finished event not indexed yet."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch", type=int, default=2000, help="Events per transaction (default 2000).")
+        parser.add_argument("--batch", type=whole(1, 100_000), default=2000,
+                            help="Events per transaction, 1 to 100000 (default 2000).")
         parser.add_argument("--dry-run", action="store_true", help="Count what would be indexed; change nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -31,7 +34,7 @@ class Command(BaseCommand):
             return
         total = 0
         while True:
-            done = EventSubject.objects.backfill(max(1, options["batch"]))
+            done = EventSubject.objects.backfill(options["batch"])
             total += done
             if not done:
                 break
