@@ -133,5 +133,5 @@ def test_it_reopens_a_resolved_dead_letter_with_a_note_and_logs_it(live_server, 
     expect(page.locator(".field-note")).to_contain_text("It is a real shop after all.")
     expect(page.locator("#replay-button")).to_be_visible()
     page.get_by_role("link", name="History").click()
-    expect(page.locator("#change-history")).to_contain_text("Reopened: It is a real shop after all.")
+    expect(page.locator("#change-history")).to_contain_text("Reopened with a note.")
     assert DeadLetter.objects.get(pk=dead_letter.pk).status == "open"
