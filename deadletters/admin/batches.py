@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from deadletters.batches import ReplayBatch
-from webhooks.admin.events import status_badge
+from webhooks.admin.kit import status_badge
 
 
 @admin.register(ReplayBatch)

@@ -28,7 +28,7 @@ def error_groups(modeladmin: Any, request: HttpRequest) -> HttpResponse:
     changelist = reverse("admin:deadletters_deadletter_changelist")
     groups = []
     for group in DeadLetter.objects.error_groups()[:200]:
-        query = urlencode({"fingerprint": group["fingerprint"], "status__in": "open,replaying"})
+        query = urlencode({"fingerprint": group["fingerprint"], "status": "open"})
         groups.append({**group, "url": f"{changelist}?{query}", "message": (group["message"] or "").splitlines()[:1]})
     return TemplateResponse(request, "admin/deadletters/error_groups.html", _context(
         modeladmin, request, "Error groups", groups=groups, can_replay=modeladmin.has_replay_permission(request),
@@ -36,16 +36,18 @@ def error_groups(modeladmin: Any, request: HttpRequest) -> HttpResponse:
 
 
 def _replay_confirmed(modeladmin: Any, request: HttpRequest, purpose: str, ids: list[int], **render: Any) -> HttpResponse:
-    if request.method != "POST" or not modeladmin.has_replay_permission(request):
+    if request.method != "POST":
+        return confirm.expired(request)
+    if not modeladmin.has_replay_permission(request):
         raise PermissionDenied
     frozen = confirm.confirmed_ids(request, purpose)
     if frozen is not None:
         response = modeladmin.run_replays(request, frozen, render.pop("description"))
-        return response or HttpResponseRedirect(reverse("admin:deadletters_deadletter_changelist"))
+        return response or HttpResponseRedirect(confirm.back_url(request))
     render.pop("description")
     if not ids:
         modeladmin.message_user(request, "Nothing to replay: no open dead letter matches.", messages.WARNING)
-        return HttpResponseRedirect(reverse("admin:deadletters_deadletter_changelist"))
+        return HttpResponseRedirect(confirm.back_url(request))
     return confirm.render(modeladmin, request, ids, purpose=purpose, button="Yes, replay them", **render)
 
 
@@ -76,5 +78,5 @@ def replay_matching(modeladmin: Any, request: HttpRequest) -> HttpResponse:
 
 def dry_run_results(modeladmin: Any, request: HttpRequest, results: list[tuple[DeadLetter, str, str]]) -> HttpResponse:
     return TemplateResponse(request, "admin/deadletters/dry_run_results.html", _context(
-        modeladmin, request, "Dry-run results", results=results,
+        modeladmin, request, "Dry-run results", results=results, back_url=confirm.back_url(request),
     ))
