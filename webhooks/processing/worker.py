@@ -167,9 +167,11 @@ def process_until_settled(event_id: int, *, trigger: str = "worker") -> str:
 
 def wake_waiting(waiting_for: str) -> int:
     """Make the events that wait for this breaker (CircuitBreaker.waiting_key) due now and
-    hand them to the workers once the caller's transaction commits."""
+    hand them to the workers once the caller's transaction commits. Whatever their
+    next_attempt_at: hold_topic set it to the probe's time, which has passed by the time
+    the probe succeeds, and those events have no task of their own."""
     now = timezone.now()
-    waiting = WebhookEvent.objects.filter(status=EventStatus.RECEIVED, waiting_for=waiting_for, next_attempt_at__gt=now)
+    waiting = WebhookEvent.objects.filter(status=EventStatus.RECEIVED, waiting_for=waiting_for)
     ids = list(waiting.values_list("pk", flat=True))
     WebhookEvent.objects.filter(pk__in=ids, status=EventStatus.RECEIVED).update(
         next_attempt_at=now, last_enqueued_at=now, waiting_for=""

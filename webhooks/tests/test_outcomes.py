@@ -157,8 +157,13 @@ def test_it_wakes_a_held_topic_when_its_probe_succeeds(settings, django_capture_
     WebhookEvent.objects.filter(pk=events[0].pk).update(next_attempt_at=timezone.now())
     assert processing.process_event(events[0].pk) == processing.RETRYING  # the probe failed: held again
     assert TopicBreaker.objects.get(pk=breaker.pk).state == BreakerState.OPEN
-    TopicBreaker.objects.filter(pk=breaker.pk).update(opened_at=timezone.now() - timedelta(hours=1))
-    WebhookEvent.objects.filter(pk=events[0].pk).update(next_attempt_at=timezone.now())
+    # The cool-down passes as it would: the breaker and every held event (next_attempt_at
+    # = the probe's time) are an hour older, so the held events are all due by now.
+    hour_ago = timezone.now() - timedelta(hours=1)
+    TopicBreaker.objects.filter(pk=breaker.pk).update(opened_at=hour_ago)
+    held = WebhookEvent.objects.filter(waiting_for=breaker.waiting_key)
+    assert held.count() == 4
+    held.update(next_attempt_at=hour_ago, last_enqueued_at=hour_ago)
     OrmQ.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
         assert processing.process_event(events[0].pk) == EventStatus.PROCESSED  # the probe succeeded
