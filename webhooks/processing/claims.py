@@ -32,7 +32,14 @@ def _claimable(now: datetime, statuses: tuple[str, ...]) -> Q:
     return due | Q(status=EventStatus.PROCESSING, lease_expires_at__lt=now)
 
 
-_CLAIMED = {"status": EventStatus.PROCESSING, "next_attempt_at": None, "waiting_for": ""}
+REPLAY = "replay"  # WebhookEvent.claimed_for of a replay's claim
+
+
+def _claimed(statuses: tuple[str, ...]) -> dict[str, Any]:
+    # Whoever takes a dead event is a replay: if it dies holding the claim, the sweeper puts
+    # the event back to dead (sweeper.take_back), never into a worker's retries.
+    claimed_for = "" if EventStatus.RECEIVED in statuses else REPLAY
+    return {"status": EventStatus.PROCESSING, "next_attempt_at": None, "waiting_for": "", "claimed_for": claimed_for}
 
 
 def claim(event_id: int, *, statuses: tuple[str, ...] = (EventStatus.RECEIVED,)) -> datetime | None:
@@ -49,7 +56,7 @@ def claim_where(where: dict[str, Any], statuses: tuple[str, ...]) -> datetime | 
     """claim() for the one event matching `where` (its primary key, or its delivery)."""
     token = lease()
     updated = WebhookEvent.objects.filter(_claimable(timezone.now(), statuses), **where).update(
-        lease_expires_at=token, **_CLAIMED
+        lease_expires_at=token, **_claimed(statuses)
     )
     return token if updated == 1 else None
 
@@ -65,7 +72,7 @@ def claim_many(
     if not event_ids:
         return token, {}
     WebhookEvent.objects.filter(_claimable(timezone.now(), statuses), pk__in=event_ids).update(
-        lease_expires_at=token, **_CLAIMED
+        lease_expires_at=token, **_claimed(statuses)
     )
     return token, {event.pk: event for event in WebhookEvent.objects.filter(pk__in=event_ids)}
 
