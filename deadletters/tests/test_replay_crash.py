@@ -54,3 +54,14 @@ def test_it_sweeps_a_dead_replays_event_back_to_dead(settings):
     assert not OrmQ.objects.exists()  # no retry of its own: only a replay runs it again
     letter.refresh_from_db()
     assert letter.status in (DeadLetterStatus.OPEN, DeadLetterStatus.REPLAYING)
+
+
+@pytest.mark.django_db
+def test_it_leaves_a_long_replay_chunk_its_claims(settings):
+    settings.WEBHOOK_LEASE_SECONDS = 120
+    settings.DEADLETTER_REPLAY_LEASE_SECONDS = 300
+    letter = dead_letters(["ok"], count=1)[0]
+    lease, events = processing.claim_many([letter.event_id])
+    # The chunk is still running 200 s later (past a worker's lease): the sweeper leaves it alone.
+    assert processing.sweep(now=timezone.now() + timedelta(seconds=200)) == 0
+    assert processing.holds(WebhookEvent.objects.get(pk=letter.event_id), lease)

@@ -67,8 +67,10 @@ def claim_many(
     """`claim` for many events with one UPDATE; call it in the transaction that takes the
     rest of the caller's claims, so that they commit together. Returns the lease (the claim
     token of all of them) and every event asked for, read after the claim: the claimed
-    ones are those `holds` says so of."""
-    token = lease()
+    ones are those `holds` says so of. The lease is a dead-letter replay's
+    (DEADLETTER_REPLAY_LEASE_SECONDS), like the claim on the dead letters: a chunk is never
+    renewed, and one that outlasts a worker's lease must not be taken back as a dead worker."""
+    token = timezone.now() + timedelta(seconds=settings.DEADLETTER_REPLAY_LEASE_SECONDS)
     if not event_ids:
         return token, {}
     WebhookEvent.objects.filter(_claimable(timezone.now(), statuses), pk__in=event_ids).update(
