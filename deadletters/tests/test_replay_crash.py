@@ -10,7 +10,8 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from deadletters import replay
-from deadletters.models import DeadLetter, DeadLetterStatus
+from deadletters.models import DeadLetter, DeadLetterStatus, ReplayRecord
+from deadletters.tests.test_admin_actions import run_action
 from webhooks import processing
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.tests import worker_handlers  # noqa: F401  (registers the tests/ handlers)
@@ -65,3 +66,16 @@ def test_it_leaves_a_long_replay_chunk_its_claims(settings):
     # The chunk is still running 200 s later (past a worker's lease): the sweeper leaves it alone.
     assert processing.sweep(now=timezone.now() + timedelta(seconds=200)) == 0
     assert processing.holds(WebhookEvent.objects.get(pk=letter.event_id), lease)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("step", "error_class"), [("system-exit", "SystemExit"), ("keyboard-interrupt", "KeyboardInterrupt")])
+def test_it_reports_a_dry_run_whose_handler_exits_without_ending_the_request(admin_client, step, error_class):
+    letter = dead_letters([step], count=1)[0]
+    _, page = run_action(admin_client, "dry_run", [letter.pk])
+    assert page.status_code == 200
+    record = ReplayRecord.objects.get(dead_letter=letter, dry_run=True)
+    assert record.outcome == "failed" and record.error.startswith(error_class)
+    assert error_class.encode() in page.content
+    event = WebhookEvent.objects.get(pk=letter.event_id)
+    assert (event.status, event.attempts) == (EventStatus.DEAD, 1)  # a dry run changes nothing
