@@ -73,6 +73,9 @@ class EventStatus(models.TextChoices):
     PROCESSING = "processing", "Processing"
     PROCESSED = "processed", "Processed"
     IGNORED = "ignored", "Ignored"
+    # Legacy: nothing writes it any more (a failed attempt leaves the event received, due
+    # again, or dead). Kept for rows stored before, which replays, figures and privacy
+    # still treat as a failure: do not remove the choice.
     FAILED = "failed", "Failed"
     DEAD = "dead", "Dead"
 

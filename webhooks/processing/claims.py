@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from webhooks.models import EventStatus, WebhookEvent
 
-# What a replay may take: dead events, and failed ones (a worker gave up between attempts).
+# What a replay may take: dead events, and failed ones (EventStatus.FAILED: rows stored
+# before events ended dead, when a worker gave up between attempts).
 REPLAYABLE = (EventStatus.DEAD, EventStatus.FAILED)
 
 
