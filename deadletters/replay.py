@@ -154,11 +154,13 @@ class _Part:
         claimed = [event for event in claimed if processing.holds(event, self.event_lease)]
         try:
             processing.replay_claimed(claimed, self.event_lease, trigger=self.trigger, then=self.settle)
-        except Exception as exc:  # noqa: BLE001 - the claims must be given back whatever happened
+        except BaseException as exc:  # noqa: BLE001 - the claims are given back whatever happened, a timeout too
             logger.exception("replay of dead letters %s crashed; giving their claims back", sorted(self.mine))
             with transaction.atomic():
                 processing.release([event.pk for event in claimed], self.event_lease)
                 self.settle_crash(f"{type(exc).__name__}: {exc}"[:1000])
+            if not isinstance(exc, Exception):
+                raise  # a shutdown or the cluster's timeout: given back, now let it do its work
         return self.records
 
     # --- inside the work transaction ---------------------------------------------------

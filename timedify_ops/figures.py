@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from deadletters.models import DeadLetter
 from webhooks.models import EventStatus, WebhookEvent
+from webhooks.processing.queue import queue_is_transactional
 
 # An error is an event that ended failed or dead (processing gave up on it, for now or for good).
 ERROR_STATUSES = (EventStatus.FAILED.value, EventStatus.DEAD.value)
@@ -175,16 +176,20 @@ def open_dead_letters() -> int:
 
 def queue_state(now: datetime | None = None) -> dict[str, Any]:
     """The configured django-q2 broker's queue: {"kind", "depth", "oldest_age_s", "error"}.
-    Depth is the broker's own count of tasks waiting for this cluster (django-q2's
-    queue_size); the oldest task's age is known on the ORM broker only. A broker that cannot
-    be read gives depth None and says why, rather than failing the caller."""
+    Depth is the broker's own count of tasks due for this cluster now (django-q2's
+    queue_size): a retry written for later is not waiting yet, and is not counted. The
+    oldest due task's age is known on the ORM broker only. A broker that cannot be read
+    gives depth None and says why, rather than failing the caller."""
     now = now or timezone.now()
-    state: dict[str, Any] = {"kind": "orm" if Conf.ORM else "redis", "depth": None, "oldest_age_s": None, "error": None}
+    orm = queue_is_transactional()  # one answer to "which broker", the one the intake relies on
+    state: dict[str, Any] = {"kind": "orm" if orm else "redis", "depth": None, "oldest_age_s": None, "error": None}
     try:
         with transaction.atomic():
             state["depth"] = int(get_broker().queue_size() or 0)
-            if Conf.ORM:
-                # The ORM broker stamps `lock` with the enqueue time; a claimed task carries a future lock.
+            if orm:
+                # `lock` is when a row becomes due: the enqueue time for a task sent now, the
+                # due time for a retry (queue.enqueue_at), a future time for a task a worker
+                # holds. Only rows due by now are the queue; the age is how long they waited.
                 waiting = OrmQ.objects.filter(key=Conf.CLUSTER_NAME, lock__lte=now)
                 oldest = waiting.aggregate(oldest=Min("lock"))["oldest"]
                 state["oldest_age_s"] = round((now - oldest).total_seconds(), 1) if oldest else None

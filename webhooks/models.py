@@ -73,6 +73,9 @@ class EventStatus(models.TextChoices):
     PROCESSING = "processing", "Processing"
     PROCESSED = "processed", "Processed"
     IGNORED = "ignored", "Ignored"
+    # Legacy: nothing writes it any more (a failed attempt leaves the event received, due
+    # again, or dead). Kept for rows stored before, which replays, figures and privacy
+    # still treat as a failure: do not remove the choice.
     FAILED = "failed", "Failed"
     DEAD = "dead", "Dead"
 
@@ -166,6 +169,10 @@ class WebhookEvent(models.Model):
     waiting_for = models.CharField(
         max_length=120, blank=True, default="", db_default="",
         help_text="While it waits: the breaker it waits for (destination:<id> or topic:<topic>); resume releases it.",
+    )
+    claimed_for = models.CharField(
+        max_length=20, blank=True, default="", db_default="",
+        help_text="While processing: 'replay' when a replay of the dead event holds the claim, empty for a worker.",
     )
     synthetic = models.BooleanField(default=False, help_text="A synthetic test delivery: left out of SLO figures.")
     redacted_at = models.DateTimeField(null=True, blank=True, help_text="When personal data was scrubbed from it.")

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
+from timedify_ops import figures
 from timedify_ops.health import basic_health, full_health
 from timedify_ops.jobs import execute
 from timedify_ops.tests.conftest import make_dead_letter, make_event
+from webhooks.processing import queue
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +78,11 @@ def test_it_counts_stuck_events_and_keeps_open_dead_letters_out_of_the_status(se
     async_task("math.floor", 1.5)
     async_task("math.floor", 2.5)
     assert full_health(targets={})["checks"]["queue"]["depth"] == 2
+    # A retry written for an hour from now is not waiting yet: neither depth nor age counts it.
+    with transaction.atomic():
+        queue.enqueue_at(make_event(status="received").pk, timezone.now() + timedelta(hours=1))
+    state = figures.queue_state()
+    assert (state["kind"], state["depth"]) == ("orm", 2) and 0 <= state["oldest_age_s"] < 60
 
 
 def test_it_records_the_contract_shape_in_the_health_check_run(local_server, settings):

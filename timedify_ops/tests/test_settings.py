@@ -21,6 +21,8 @@ from timedify_ops.env import DECLARED
 
 SETTINGS_FILE = Path(__file__).resolve().parents[1] / "settings.py"
 ROOT = SETTINGS_FILE.parents[1]
+# Settings read as comma-separated lists of numbers: "1,5" is two good values there.
+LISTS = set(re.findall(r'envfloats\("(\w+)"', SETTINGS_FILE.read_text()))
 
 
 def load(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
@@ -34,7 +36,8 @@ def bad_values(name: str) -> st.SearchStrategy[str]:
     bounds = DECLARED[name]
     below = st.integers(max_value=int(bounds.minimum) - 1).map(str)
     above = st.integers(min_value=int(bounds.maximum) + 1, max_value=10**30).map(str)
-    words = st.sampled_from(["nan", "inf", "-inf", "ten", "1,5", "0x10", "1e999", "--1", "🙂"])
+    comma = "1,ten" if name in LISTS else "1,5"  # a decimal comma, for a single number
+    words = st.sampled_from(["nan", "inf", "-inf", "ten", comma, "0x10", "1e999", "--1", "🙂"])
     fractions = st.just("2.5") if bounds.whole else st.nothing()
     return below | above | words | fractions
 
@@ -97,6 +100,13 @@ def test_it_accepts_both_ends_of_every_range(data):
 
 def test_it_reads_an_empty_retry_list_as_no_retry(monkeypatch):
     assert load(monkeypatch, WEBHOOK_RETRY_DELAYS="")["WEBHOOK_RETRY_DELAYS"] == []
+
+
+def test_it_reads_a_comma_as_a_list_separator_only_where_a_list_is_read(monkeypatch):
+    assert LISTS == {"WEBHOOK_RETRY_DELAYS"}
+    assert load(monkeypatch, WEBHOOK_RETRY_DELAYS="1,5")["WEBHOOK_RETRY_DELAYS"] == [1.0, 5.0]
+    with pytest.raises(ImproperlyConfigured, match="^WEBHOOK_LEASE_SECONDS"):
+        load(monkeypatch, WEBHOOK_LEASE_SECONDS="1,5")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from webhooks.models import EventStatus, WebhookEvent
 
-# What a replay may take: dead events, and failed ones (a worker gave up between attempts).
+# What a replay may take: dead events, and failed ones (EventStatus.FAILED: rows stored
+# before events ended dead, when a worker gave up between attempts).
 REPLAYABLE = (EventStatus.DEAD, EventStatus.FAILED)
 
 
@@ -32,7 +33,14 @@ def _claimable(now: datetime, statuses: tuple[str, ...]) -> Q:
     return due | Q(status=EventStatus.PROCESSING, lease_expires_at__lt=now)
 
 
-_CLAIMED = {"status": EventStatus.PROCESSING, "next_attempt_at": None, "waiting_for": ""}
+REPLAY = "replay"  # WebhookEvent.claimed_for of a replay's claim
+
+
+def _claimed(statuses: tuple[str, ...]) -> dict[str, Any]:
+    # Whoever takes a dead event is a replay: if it dies holding the claim, the sweeper puts
+    # the event back to dead (sweeper.take_back), never into a worker's retries.
+    claimed_for = "" if EventStatus.RECEIVED in statuses else REPLAY
+    return {"status": EventStatus.PROCESSING, "next_attempt_at": None, "waiting_for": "", "claimed_for": claimed_for}
 
 
 def claim(event_id: int, *, statuses: tuple[str, ...] = (EventStatus.RECEIVED,)) -> datetime | None:
@@ -49,7 +57,7 @@ def claim_where(where: dict[str, Any], statuses: tuple[str, ...]) -> datetime | 
     """claim() for the one event matching `where` (its primary key, or its delivery)."""
     token = lease()
     updated = WebhookEvent.objects.filter(_claimable(timezone.now(), statuses), **where).update(
-        lease_expires_at=token, **_CLAIMED
+        lease_expires_at=token, **_claimed(statuses)
     )
     return token if updated == 1 else None
 
@@ -60,12 +68,14 @@ def claim_many(
     """`claim` for many events with one UPDATE; call it in the transaction that takes the
     rest of the caller's claims, so that they commit together. Returns the lease (the claim
     token of all of them) and every event asked for, read after the claim: the claimed
-    ones are those `holds` says so of."""
-    token = lease()
+    ones are those `holds` says so of. The lease is a dead-letter replay's
+    (DEADLETTER_REPLAY_LEASE_SECONDS), like the claim on the dead letters: a chunk is never
+    renewed, and one that outlasts a worker's lease must not be taken back as a dead worker."""
+    token = timezone.now() + timedelta(seconds=settings.DEADLETTER_REPLAY_LEASE_SECONDS)
     if not event_ids:
         return token, {}
     WebhookEvent.objects.filter(_claimable(timezone.now(), statuses), pk__in=event_ids).update(
-        lease_expires_at=token, **_CLAIMED
+        lease_expires_at=token, **_claimed(statuses)
     )
     return token, {event.pk: event for event in WebhookEvent.objects.filter(pk__in=event_ids)}
 

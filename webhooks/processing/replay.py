@@ -105,7 +105,8 @@ def dry_run_event(event: WebhookEvent) -> AttemptResult:
             raise _DryRunRollback
     except _DryRunRollback:
         pass
-    except Exception as exc:  # noqa: BLE001 - captured as a real attempt's would be
+    except BaseException as exc:  # noqa: BLE001 - captured as a real attempt's would be, never re-raised:
+        # a dry run is asked for in a web request: a handler's SystemExit must not end the server's worker.
         capture(result, exc)
     result.duration_ms = (time.perf_counter() - t0) * 1000
     return result

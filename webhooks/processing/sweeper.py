@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
 from webhooks.processing import queue
-from webhooks.processing.attempt import AttemptResult, LostClaim, dead_letter_unrecorded, record_failure
+from webhooks.processing.attempt import AttemptResult, LostClaim, dead_letter_unrecorded, die, record_failure
+from webhooks.processing.claims import REPLAY
 from webhooks.processing.worker import settle
 
 logger = logging.getLogger("webhooks.processing")
@@ -47,16 +48,19 @@ def to_sweep(*, batch: int = 500, now: datetime | None = None) -> QuerySet[Webho
 
 def take_back(event: WebhookEvent) -> bool:
     """Record the attempt of a worker that died holding `event` (its lease lapsed) and
-    settle the event like any failed attempt: due again after its back-off, or dead.
-    False when someone else took it meanwhile."""
+    settle the event like any failed attempt: due again after its back-off, or dead. An
+    event a replay held was dead before: dead again, whatever its budget (it may have died
+    of a PermanentError). False when someone else took it meanwhile."""
     lapsed = event.lease_expires_at
     assert lapsed is not None
+    replay = event.claimed_for == REPLAY
     result = AttemptResult(
-        outcome=AttemptOutcome.FAILED, number=event.attempts + 1, error_class=WORKER_DIED,
-        error_message=f"the worker died while processing (its lease lapsed at {lapsed.isoformat()})",
+        outcome=AttemptOutcome.FAILED, number=event.attempts + 1, error_class=WORKER_DIED, permanent=replay,
+        error_message=f"the {'replay' if replay else 'worker'} died while processing "
+        f"(its lease lapsed at {lapsed.isoformat()})",
     )
     try:
-        record_failure(event, lapsed, result, "sweeper", settle=settle)
+        record_failure(event, lapsed, result, "sweeper", settle=die if replay else settle)
     except LostClaim:
         return False
     except Exception as exc:  # noqa: BLE001 - as for any attempt: an unrecordable outcome ends dead

@@ -71,7 +71,7 @@ def hold_topic(breaker: TopicBreaker) -> int:
         probe = topic.order_by("received_at").values_list("pk", flat=True).first()
         if probe is not None:
             queue.enqueue_at(probe, until)
-    logger.warning("topic %s: breaker open, %d events wait for the probe at %s", breaker.topic, held, until.isoformat())
+    logger.warning("topic %s: breaker %s, %d events wait for the probe at %s", breaker.topic, breaker.state, held, until.isoformat())
     return held
 
 
@@ -87,26 +87,44 @@ def settle(event: WebhookEvent, result: AttemptResult) -> None:
         wait(event, timezone.now() + timedelta(seconds=delay))
 
 
-def _admit(event: WebhookEvent) -> TopicBreaker | None:
-    """The topic's breaker, after asking it to let this event through (RetryLater if not)."""
+def _admit(event: WebhookEvent) -> tuple[TopicBreaker | None, bool]:
+    """The topic's breaker, after asking it to let this event through (RetryLater if not),
+    and whether this event holds its half-open probe."""
     breaker = TopicBreaker.objects.filter(topic=event.topic).first()
-    if breaker is not None:
-        breaker.admit(refresh=False)
-    return breaker
+    if breaker is None:
+        return None, False
+    return breaker, breaker.admit(refresh=False)
 
 
-def _tell_breaker(event: WebhookEvent, breaker: TopicBreaker | None, result: AttemptResult) -> None:
+def _tell_breaker(event: WebhookEvent, breaker: TopicBreaker | None, result: AttemptResult) -> bool:
+    """Count the outcome on the topic's breaker; True when the breaker was told (a success,
+    or a failure that says something about the upstream)."""
     # Bookkeeping after the outcome is committed: a failure here costs no event anything.
     try:
         if result.ok and breaker is not None and (breaker.state != BreakerState.CLOSED or breaker.consecutive_failures):
             breaker.record_success()
-        elif result.outcome == AttemptOutcome.FAILED and not result.permanent:
+            return True
+        if result.outcome == AttemptOutcome.FAILED and not result.permanent:
             breaker = breaker or TopicBreaker.objects.get_or_create(topic=event.topic)[0]
             # The class only: the row is shared by every shop and no redaction scrubs it.
             if breaker.record_failure(result.error_class):
                 hold_topic(breaker)
+            return True
     except Exception:  # noqa: BLE001
         logger.warning("could not update the breaker of topic %s", event.topic, exc_info=True)
+    return False
+
+
+def _pass_probe_on(breaker: TopicBreaker) -> None:
+    """The probe ended without a verdict (a PermanentError, a deferral, a lost claim, a
+    shutdown): the breaker stays half-open, and its waiting events have no task. Hold the
+    topic for the next probe at reopen_at(), as when it opened, so that someone reports."""
+    try:
+        breaker.refresh_from_db()
+        if breaker.state == BreakerState.HALF_OPEN:
+            hold_topic(breaker)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not hand on the probe of topic %s", breaker.topic, exc_info=True)
 
 
 @logcontext.scoped
@@ -135,17 +153,21 @@ def _process(where: dict[str, Any], *, trigger: str) -> str:
     if func is None:
         return EventStatus.IGNORED if ignore(event, trigger, lease) else SKIPPED
     try:
-        breaker = _admit(event)
+        breaker, probing = _admit(event)
     except RetryLater as exc:
         # Deferred before any attempt: nothing ran, nothing is counted. No task of its own:
         # the breaker's probe wakes the topic (hold_topic), the sweeper if all else fails.
         return DEFERRED if wait(event, exc.until, exc.waiting_for, task=False) else SKIPPED
+    told = False
     try:
         result = run_attempt(event, func, lease, trigger, settle=settle)
+        told = _tell_breaker(event, breaker, result)
     except LostClaim:
         logger.warning("event %s: claim lost to another worker, stopping", event.pk)
         return SKIPPED
-    _tell_breaker(event, breaker, result)
+    finally:
+        if probing and not told and breaker is not None:
+            _pass_probe_on(breaker)
     if result.ok:
         return EventStatus.PROCESSED
     if result.outcome == AttemptOutcome.DEFERRED:
@@ -167,9 +189,11 @@ def process_until_settled(event_id: int, *, trigger: str = "worker") -> str:
 
 def wake_waiting(waiting_for: str) -> int:
     """Make the events that wait for this breaker (CircuitBreaker.waiting_key) due now and
-    hand them to the workers once the caller's transaction commits."""
+    hand them to the workers once the caller's transaction commits. Whatever their
+    next_attempt_at: hold_topic set it to the probe's time, which has passed by the time
+    the probe succeeds, and those events have no task of their own."""
     now = timezone.now()
-    waiting = WebhookEvent.objects.filter(status=EventStatus.RECEIVED, waiting_for=waiting_for, next_attempt_at__gt=now)
+    waiting = WebhookEvent.objects.filter(status=EventStatus.RECEIVED, waiting_for=waiting_for)
     ids = list(waiting.values_list("pk", flat=True))
     WebhookEvent.objects.filter(pk__in=ids, status=EventStatus.RECEIVED).update(
         next_attempt_at=now, last_enqueued_at=now, waiting_for=""

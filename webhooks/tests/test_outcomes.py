@@ -157,8 +157,13 @@ def test_it_wakes_a_held_topic_when_its_probe_succeeds(settings, django_capture_
     WebhookEvent.objects.filter(pk=events[0].pk).update(next_attempt_at=timezone.now())
     assert processing.process_event(events[0].pk) == processing.RETRYING  # the probe failed: held again
     assert TopicBreaker.objects.get(pk=breaker.pk).state == BreakerState.OPEN
-    TopicBreaker.objects.filter(pk=breaker.pk).update(opened_at=timezone.now() - timedelta(hours=1))
-    WebhookEvent.objects.filter(pk=events[0].pk).update(next_attempt_at=timezone.now())
+    # The cool-down passes as it would: the breaker and every held event (next_attempt_at
+    # = the probe's time) are an hour older, so the held events are all due by now.
+    hour_ago = timezone.now() - timedelta(hours=1)
+    TopicBreaker.objects.filter(pk=breaker.pk).update(opened_at=hour_ago)
+    held = WebhookEvent.objects.filter(waiting_for=breaker.waiting_key)
+    assert held.count() == 4
+    held.update(next_attempt_at=hour_ago, last_enqueued_at=hour_ago)
     OrmQ.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
         assert processing.process_event(events[0].pk) == EventStatus.PROCESSED  # the probe succeeded
@@ -167,6 +172,32 @@ def test_it_wakes_a_held_topic_when_its_probe_succeeds(settings, django_capture_
     woken = {q.task["args"][0] for q in OrmQ.objects.filter(lock__lte=timezone.now())}
     assert woken == {e.pk for e in events[1:]}
     assert list(WebhookEvent.objects.filter(pk__in=woken).values_list("waiting_for", flat=True)) == [""] * 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("step", "raised"), [("permanent", None), ("system-exit", SystemExit)])
+def test_it_hands_on_a_probe_that_ends_without_a_verdict(settings, step, raised):
+    settings.WEBHOOK_RETRY_DELAYS = [0.0]
+    settings.TOPIC_BREAKER_THRESHOLD = 2
+    held = [store_event("tests/scripted", {"script": ["exception"]}) for _ in range(2)]
+    for event in held:
+        assert processing.process_event(event.pk) == processing.RETRYING
+    breaker = TopicBreaker.objects.get(topic="tests/scripted")
+    TopicBreaker.objects.filter(pk=breaker.pk).update(opened_at=timezone.now() - timedelta(hours=1))
+    # The probe goes to an event whose handler ends in a way that says nothing of the upstream.
+    probe = store_event("tests/scripted", {"script": [step]})
+    OrmQ.objects.all().delete()
+    if raised is None:
+        processing.process_event(probe.pk)
+    else:
+        with pytest.raises(raised):
+            processing.process_event(probe.pk)
+    breaker.refresh_from_db()
+    assert breaker.state == BreakerState.HALF_OPEN
+    # Someone takes the next probe when its cool-down ends: the oldest held event has a task then.
+    tasks = [(q.task["args"][0], q.lock) for q in OrmQ.objects.all()]
+    assert (held[0].pk, breaker.reopen_at()) in tasks
+    assert WebhookEvent.objects.get(pk=held[0].pk).next_attempt_at == breaker.reopen_at()
 
 
 @pytest.mark.django_db
