@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from webhooks import subjects, textsafe
@@ -63,17 +64,21 @@ def _events(shop_domain: str, pairs: list[tuple[str, Any]], exclude: set[int]) -
     whose payload mentions one of them (read one by one: few, those still waiting)."""
     keys = {(kind, subjects.normalise(kind, value)) for kind, value in pairs}
     shop_events = WebhookEvent.objects.filter(shop_domain=shop_domain).exclude(pk__in=exclude)
-    # The ids first, from the index alone: a subquery may be planned as a scan of every
-    # event of the shop, and a shop can hold millions.
-    query = pairs_q(pairs)
-    ids = list(EventSubject.objects.filter(query).values_list("event_id", flat=True).distinct()) if query else []
-    found = list(shop_events.filter(pk__in=ids).order_by("pk")) if ids else []
-    # Unindexed events in keyset pages along the partial index of unindexed ids: few once
-    # the backfill has run, and never all in memory at once before it has.
+    # Unindexed events first, in keyset pages along the partial index of unindexed ids: few
+    # once the backfill has run, and never all in memory at once before it has. First, so
+    # that an event a worker indexes meanwhile is seen by one of the two reads.
+    found: list[WebhookEvent] = []
     after = 0
     while page := list(shop_events.unindexed().filter(pk__gt=after).order_by("pk")[:500]):
         after = page[-1].pk
         found += [e for e in page if any((s.kind, s.value) in keys for s in subjects.extract(e.topic, e.payload))]
+    # Then the ids from the index alone: a subquery may be planned as a scan of every
+    # event of the shop, and a shop can hold millions.
+    query = pairs_q(pairs)
+    ids = list(EventSubject.objects.filter(query).values_list("event_id", flat=True).distinct()) if query else []
+    ids = sorted(set(ids) - {e.pk for e in found})
+    found += list(shop_events.filter(pk__in=ids).order_by("pk")) if ids else []
+    found.sort(key=lambda e: e.pk)
     return found
 
 
@@ -163,11 +168,16 @@ def redact_customer(shop_domain: str, who: Customer) -> Redaction:
     found = Found(emails={who.email} if who.email else set(), phones={who.phone} if who.phone else set())
     events, order_ids = find_customer(shop_domain, who)
     owner = Owner(who.customer_id, who.email, who.phone, order_ids)
-    changed = [event for event in events if erase_owned(event.topic, event.payload, owner, found)]
-    for event in changed:
-        event.redacted_at = now
-    WebhookEvent.objects.bulk_update(changed, ["payload", "redacted_at"], batch_size=100)
-    EventSubject.objects.reindex(changed)  # the erased e-mails and phones leave the index
+    # Erased under the rows' locks, from payloads read again under them: a worker indexes
+    # an event it claimed under the same lock (subject_index.index_claimed_event), so it
+    # either indexes before this erases (and this re-indexes) or reads what this erased.
+    with transaction.atomic():
+        locked = WebhookEvent.objects.select_for_update().filter(pk__in=[e.pk for e in events]).order_by("pk")
+        changed = [event for event in locked if erase_owned(event.topic, event.payload, owner, found)]
+        for event in changed:
+            event.redacted_at = now
+        WebhookEvent.objects.bulk_update(changed, ["payload", "redacted_at"], batch_size=100)
+        EventSubject.objects.reindex(changed)  # the erased e-mails and phones leave the index
     result.events_scrubbed = len(changed)
     needles = sorted(found.needles)
     # Error texts live on events that did not succeed (success clears last_error) and on
