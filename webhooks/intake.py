@@ -7,7 +7,7 @@ the order (size, signature, headers, JSON) and store what these functions return
   that does not decode it) is refused with 411, never read as empty and judged a bad
   signature.
 - The JSON: valid UTF-8, an object, numbers a database can hold, nested no deeper than
-  WEBHOOK_MAX_JSON_DEPTH (400), NUL and lone surrogates replaced (textsafe.clean_json).
+  WEBHOOK_MAX_JSON_DEPTH (64 by default, at most 200), NUL and lone surrogates replaced (textsafe.clean_json).
 - The headers: required ones present, printable and within their column's length (400);
   optional values parsed into what Python and both databases hold, or dropped; the stored
   copy follows one policy, STORED_HEADERS.

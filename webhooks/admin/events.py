@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
@@ -19,6 +18,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import JsonLexer
 
 from webhooks.handlers import handled_topics
+from webhooks.jsonwalk import dumps_readable
 from webhooks.models import EventAttempt, WebhookEvent
 
 # Counting more rows than this is not worth a full COUNT(*) on a big table.
@@ -49,7 +49,7 @@ def status_badge(value: str, label: str | None = None) -> SafeString:
 def pretty_json(value: Any) -> SafeString:
     """Indented JSON with syntax colouring. Pygments escapes every token it emits, so a
     payload holding <script> is shown as text."""
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    text = dumps_readable(value, sort_keys=True)
     html = highlight(text, JsonLexer(), HtmlFormatter(noclasses=True, nowrap=True, style="friendly"))
     return format_html(
         '<pre style="max-height:40em;overflow:auto;white-space:pre-wrap;font-size:12px;'
