@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from timedify_ops.models import JobRun
-from webhooks import privacy, processing
+from webhooks import processing
 from webhooks.models import CustomerDataExport, EventStatus, WebhookEvent
 from webhooks.tests.support import store_event
 
