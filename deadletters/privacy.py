@@ -37,6 +37,8 @@ def scrub_customer(sender: type, shop_domain: str, needles: list[str], **kwargs:
     records, and the reports of replay batches (which may predate reports without text)."""
     changed = scrub_texts(DeadLetter.objects.filter(shop_domain=shop_domain), TEXT_FIELDS, needles)
     changed += scrub_texts(ReplayRecord.objects.filter(dead_letter__shop_domain=shop_domain), ["error", "summary"], needles)
+    # A replay batch has no shop (one batch may span shops): it cannot be scoped, and the
+    # needles are only the customer's own e-mails, phones and full name.
     return changed + scrub_texts(ReplayBatch.objects.all(), ["description", "report"], needles)
 
 

@@ -39,6 +39,9 @@ def _scrub_tasks(needles: list[str]) -> int:
 
 @receiver(customer_redacted, dispatch_uid="timedify_ops.scrub_customer")
 def scrub_customer(sender: type, needles: list[str], **kwargs: Any) -> int:
+    # None of these tables names a shop (the admin log, job runs and django-q2's tasks are
+    # the console's own, across shops), so the scrub cannot be scoped to one: the needles
+    # are the customer's own e-mails, phones and full name only, never an address's.
     changed = scrub_texts(LogEntry.objects.all(), ["change_message", "object_repr"], needles)
     changed += scrub_texts(JobRun.objects.all(), ["summary", "details", "traceback"], needles)
     return changed + _scrub_tasks(needles)

@@ -102,7 +102,25 @@ def _erase_value(value: Any) -> Any:
     return None
 
 
-def _erase_fields(obj: dict[str, Any], keys: frozenset[str], found: Found, *, deep: bool) -> bool:
+def _text(value: Any) -> str | None:
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    return text if text and text != REDACTED else None
+
+
+def _collect(obj: dict[str, Any], found: Found, *, names: bool) -> None:
+    """Note the identifying strings at the top of `obj` for the free-text scrub: its e-mail
+    and phone, and, for a customer object (`names`), the full name as written there.
+    Addresses are never read: a shipping address may name a gift's recipient, whose name
+    must not be erased from every shop's texts (issue 17: the customer's own strings only)."""
+    found.emails |= {t for t in (_text(obj.get("email")), _text(obj.get("contact_email"))) if t}
+    if phone := _text(obj.get("phone")):
+        found.phones.add(phone)
+    first, last = _text(obj.get("first_name")), _text(obj.get("last_name"))
+    if names and first and last:
+        found.names.add(f"{first} {last}")
+
+
+def _erase_fields(obj: dict[str, Any], keys: frozenset[str], *, deep: bool) -> bool:
     """Erase `keys` in `obj` (and, when `deep`, in every object inside it); True if any was set."""
     changed = False
     stack: list[Any] = [obj]
@@ -113,15 +131,8 @@ def _erase_fields(obj: dict[str, Any], keys: frozenset[str], found: Found, *, de
             continue
         if not isinstance(item, dict):
             continue
-        first, last = item.get("first_name"), item.get("last_name")
-        if isinstance(first, str) and isinstance(last, str) and first.strip() and last.strip():
-            found.names.add(f"{first.strip()} {last.strip()}")
         for key, value in list(item.items()):
             if key in keys and value not in (None, "", [], {}) and value != REDACTED:
-                if key in ("email", "contact_email") and isinstance(value, str):
-                    found.emails.add(value.strip())
-                elif key == "phone" and isinstance(value, str | int):
-                    found.phones.add(str(value).strip())
                 item[key] = _erase_value(value)
                 changed = True
             elif deep and isinstance(value, dict | list):
@@ -129,18 +140,29 @@ def _erase_fields(obj: dict[str, Any], keys: frozenset[str], found: Found, *, de
     return changed
 
 
-def erase_owned(topic: str, payload: Any, owner: Owner, found: Found) -> bool:
+def _erase_order(obj: dict[str, Any], found: Found) -> bool:
+    """An order's own fields and its personal parts; only its own e-mail and phone, and
+    its customer object's strings, are kept for the free-text scrub."""
+    _collect(obj, found, names=False)
+    changed = _erase_fields(obj, ORDER_FIELDS, deep=False)
+    for part in ORDER_PARTS:
+        if isinstance(obj.get(part), dict) and part == "customer":
+            _collect(obj[part], found, names=True)
+        if isinstance(obj.get(part), dict | list):
+            changed |= _erase_fields({"_": obj[part]}, PART_FIELDS, deep=True)
+    return changed
+
+
+def erase_owned(topic: str, payload: Any, owner: Owner, found: Found, *, erase: bool = True) -> bool:
     """Erase, in place, the personal fields of every object of `payload` that belongs to
-    `owner` (see the module docstring); True when anything changed."""
+    `owner` (see the module docstring); True when anything changed. With `erase` False
+    nothing is touched: only the ids of the owner's orders are noted in `found`."""
     family = topic.split("/", 1)[0]
     changed = False
     if family in ("refunds", "fulfillments") and isinstance(payload, dict):
         order_id = subjects.normalise(subjects.ORDER_ID, payload.get("order_id"))
-        if order_id is not None and order_id in owner.order_ids:
-            changed |= _erase_fields(payload, ORDER_FIELDS | {"email", "phone"}, found, deep=False)
-            for part in ORDER_PARTS:
-                if isinstance(payload.get(part), dict | list):
-                    changed |= _erase_fields({"_": payload[part]}, PART_FIELDS, found, deep=True)
+        if erase and order_id is not None and order_id in owner.order_ids:
+            changed |= _erase_order(payload, found)
     stack: list[tuple[Any, str]] = [(payload, subjects.root_role(topic))]
     while stack:
         value, role = stack.pop()
@@ -150,17 +172,18 @@ def erase_owned(topic: str, payload: Any, owner: Owner, found: Found) -> bool:
         if not isinstance(value, dict):
             continue
         if role == subjects.CUSTOMER_ROLE and owner.owns_customer(value):
-            changed |= _erase_fields(value, PERSON_FIELDS, found, deep=True)
+            if not erase:
+                continue
+            _collect(value, found, names=True)
+            changed |= _erase_fields(value, PERSON_FIELDS, deep=True)
             continue
         if role in subjects.ORDER_LIKE.values() and owner.owns_order(value, role):
             if role == subjects.ORDER_ID:
                 order_id = subjects.normalise(subjects.ORDER_ID, value.get("id"))
                 if order_id is not None:
                     found.order_ids.add(order_id)
-            changed |= _erase_fields(value, ORDER_FIELDS, found, deep=False)
-            for part in ORDER_PARTS:
-                if isinstance(value.get(part), dict | list):
-                    changed |= _erase_fields({"_": value[part]}, PART_FIELDS, found, deep=True)
+            if erase:
+                changed |= _erase_order(value, found)
         for key, child in value.items():
             if isinstance(child, dict):
                 stack.append((child, subjects.CUSTOMER_ROLE if key == "customer" else subjects.ORDER_ID if key == "order" else ""))

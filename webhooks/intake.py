@@ -7,7 +7,7 @@ the order (size, signature, headers, JSON) and store what these functions return
   that does not decode it) is refused with 411, never read as empty and judged a bad
   signature.
 - The JSON: valid UTF-8, an object, numbers a database can hold, nested no deeper than
-  WEBHOOK_MAX_JSON_DEPTH (400), NUL and lone surrogates replaced (textsafe.clean_json).
+  WEBHOOK_MAX_JSON_DEPTH (64 by default, at most 200), NUL and lone surrogates replaced (textsafe.clean_json).
 - The headers: required ones present, printable and within their column's length (400);
   optional values parsed into what Python and both databases hold, or dropped; the stored
   copy follows one policy, STORED_HEADERS.
@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from webhooks import textsafe
+from webhooks import jsonwalk, textsafe
 
 
 class Refusal(Exception):
@@ -120,21 +120,6 @@ def _not_json(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def nesting_depth(value: Any) -> int:
-    """How deeply arrays and objects nest in a parsed value ({} is 1), walked with a stack
-    of our own: a recursive walk would need one Python frame per level."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
-
-
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """The body as a storable JSON object, or Refusal 400."""
     try:
@@ -154,7 +139,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise Refusal(400, "bad_json", "body must be a JSON object")
     # Fewer brackets than the limit cannot nest deeper than it: most deliveries skip the walk.
-    if text.count("{") + text.count("[") > depth_limit and nesting_depth(payload) > depth_limit:
+    if text.count("{") + text.count("[") > depth_limit and jsonwalk.depth(payload) > depth_limit:
         raise too_deep
     lowered = text.lower()
     if "\\u0000" in lowered or "\\ud" in lowered:

@@ -3,6 +3,7 @@ limit is walked like a flat one (an explicit stack instead of the call stack).""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -30,3 +31,31 @@ def map_strings(value: Any, func: Callable[[str], str]) -> Any:
             else:
                 copy[new_key] = func(child) if isinstance(child, str) else child
     return root[0]
+
+
+def depth(value: Any) -> int:
+    """How deeply containers nest in a JSON value, counted as the intake counts them: each
+    object or array is a level, a scalar none."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def dumps_readable(value: Any, *, sort_keys: bool = False) -> str:
+    """JSON for people: indented when nested no deeper than the intake accepts. Python's
+    indenting encoder is pure Python and recurses once per level, so an older row nested
+    deeper (stored before the limit) would end the page with a RecursionError: it is shown
+    compact, by the C encoder, or, if even that cannot, as a notice."""
+    from django.conf import settings
+
+    if depth(value) <= settings.WEBHOOK_MAX_JSON_DEPTH:
+        return json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(value, sort_keys=sort_keys, ensure_ascii=False, default=str)
+    except RecursionError:
+        return json.dumps({"notice": f"nested deeper than can be shown ({depth(value)} levels)"})

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from webhooks import subjects, textsafe
@@ -27,7 +28,7 @@ from webhooks.subject_index import EventSubject, pairs_q
 WITH_ERRORS = (EventStatus.RECEIVED, EventStatus.PROCESSING, EventStatus.FAILED, EventStatus.DEAD)
 FAILED_ATTEMPTS = (AttemptOutcome.FAILED, AttemptOutcome.DEFERRED)
 
-__all__ = ["ERASED", "Customer", "build_export", "customer_events", "erase_shop", "redact_customer"]
+__all__ = ["ERASED", "Customer", "build_export", "customer_events", "erase_shop", "find_customer", "redact_customer"]
 
 
 @dataclass
@@ -63,24 +64,50 @@ def _events(shop_domain: str, pairs: list[tuple[str, Any]], exclude: set[int]) -
     whose payload mentions one of them (read one by one: few, those still waiting)."""
     keys = {(kind, subjects.normalise(kind, value)) for kind, value in pairs}
     shop_events = WebhookEvent.objects.filter(shop_domain=shop_domain).exclude(pk__in=exclude)
-    # The ids first, from the index alone: a subquery may be planned as a scan of every
-    # event of the shop, and a shop can hold millions.
-    query = pairs_q(pairs)
-    ids = list(EventSubject.objects.filter(query).values_list("event_id", flat=True).distinct()) if query else []
-    found = list(shop_events.filter(pk__in=ids).order_by("pk")) if ids else []
-    # Unindexed events in keyset pages along the partial index of unindexed ids: few once
-    # the backfill has run, and never all in memory at once before it has.
+    # Unindexed events first, in keyset pages along the partial index of unindexed ids: few
+    # once the backfill has run, and never all in memory at once before it has. First, so
+    # that an event a worker indexes meanwhile is seen by one of the two reads.
+    found: list[WebhookEvent] = []
     after = 0
     while page := list(shop_events.unindexed().filter(pk__gt=after).order_by("pk")[:500]):
         after = page[-1].pk
         found += [e for e in page if any((s.kind, s.value) in keys for s in subjects.extract(e.topic, e.payload))]
+    # Then the ids from the index alone: a subquery may be planned as a scan of every
+    # event of the shop, and a shop can hold millions.
+    query = pairs_q(pairs)
+    ids = list(EventSubject.objects.filter(query).values_list("event_id", flat=True).distinct()) if query else []
+    ids = sorted(set(ids) - {e.pk for e in found})
+    found += list(shop_events.filter(pk__in=ids).order_by("pk")) if ids else []
+    found.sort(key=lambda e: e.pk)
     return found
 
 
+def find_customer(shop_domain: str, who: Customer) -> tuple[list[WebhookEvent], set[str]]:
+    """Every stored event of the shop that mentions the customer, and the ids of their
+    orders: by id, e-mail or phone, or one of the orders of the request; then, once, the
+    events naming only an order found to be theirs (refunds, fulfillments). The one finder
+    of both a data request and a redaction, so an export holds what a redaction erases."""
+    owner = Owner(who.customer_id, who.email, who.phone, set(who.order_ids))
+    found: list[WebhookEvent] = []
+    seen: set[int] = set()
+    pairs = who.pairs()
+    for _round in range(2):
+        probe = Found()
+        for event in _events(shop_domain, pairs, seen):
+            seen.add(event.pk)
+            found.append(event)
+            erase_owned(event.topic, event.payload, owner, probe, erase=False)
+        new_orders = probe.order_ids - owner.order_ids
+        if not new_orders:
+            break
+        owner.order_ids |= new_orders
+        pairs = [(subjects.ORDER_ID, o) for o in sorted(new_orders)]
+    return found, owner.order_ids
+
+
 def customer_events(shop_domain: str, who: Customer) -> list[WebhookEvent]:
-    """Every stored event of the shop that mentions the customer: by id, e-mail or phone,
-    or one of the orders of the request. What a data request exports and a redaction reads."""
-    return _events(shop_domain, who.pairs(), set())
+    """The customer's events (`find_customer`): what a data request exports."""
+    return find_customer(shop_domain, who)[0]
 
 
 def build_export(shop_domain: str, who: Customer, request_event: WebhookEvent, data_request_id: str) -> CustomerDataExport:
@@ -139,26 +166,19 @@ def redact_customer(shop_domain: str, who: Customer) -> Redaction:
     now = timezone.now()
     result = Redaction()
     found = Found(emails={who.email} if who.email else set(), phones={who.phone} if who.phone else set())
-    owner = Owner(who.customer_id, who.email, who.phone, set(who.order_ids))
-    seen: set[int] = set()
-    pairs = who.pairs()
-    # Twice at most: the first round finds the customer's orders (by their customer), the
-    # second their refunds and fulfillments, which name only the order.
-    for _round in range(2):
-        changed: list[WebhookEvent] = []
-        for event in _events(shop_domain, pairs, seen):
-            seen.add(event.pk)
-            if erase_owned(event.topic, event.payload, owner, found):
-                event.redacted_at = now
-                changed.append(event)
+    events, order_ids = find_customer(shop_domain, who)
+    owner = Owner(who.customer_id, who.email, who.phone, order_ids)
+    # Erased under the rows' locks, from payloads read again under them: a worker indexes
+    # an event it claimed under the same lock (subject_index.index_claimed_event), so it
+    # either indexes before this erases (and this re-indexes) or reads what this erased.
+    with transaction.atomic():
+        locked = WebhookEvent.objects.select_for_update().filter(pk__in=[e.pk for e in events]).order_by("pk")
+        changed = [event for event in locked if erase_owned(event.topic, event.payload, owner, found)]
+        for event in changed:
+            event.redacted_at = now
         WebhookEvent.objects.bulk_update(changed, ["payload", "redacted_at"], batch_size=100)
         EventSubject.objects.reindex(changed)  # the erased e-mails and phones leave the index
-        result.events_scrubbed += len(changed)
-        new_orders = found.order_ids - owner.order_ids
-        if not new_orders:
-            break
-        owner.order_ids |= new_orders
-        pairs = [(subjects.ORDER_ID, o) for o in sorted(new_orders)]
+    result.events_scrubbed = len(changed)
     needles = sorted(found.needles)
     # Error texts live on events that did not succeed (success clears last_error) and on
     # failed or deferred attempts, each found through an index: a few rows among millions.
@@ -176,7 +196,7 @@ def redact_customer(shop_domain: str, who: Customer) -> Redaction:
     result.texts_scrubbed += scrub_texts(CustomerDataExport.objects.filter(shop_domain=shop_domain), ["document"], needles)
     answers: list[tuple[Any, Any]] = customer_redacted.send(
         sender=WebhookEvent, shop_domain=shop_domain, customer_id=who.customer_id, needles=needles,
-        event_ids=sorted(seen),
+        event_ids=sorted(e.pk for e in events),
     )
     result.texts_scrubbed += sum(int(answer) for _receiver, answer in answers if isinstance(answer, int))
     return result

@@ -201,11 +201,23 @@ class EventSubject(models.Model):
         return f"event {self.event_id} mentions {self.kind} {self.value}"
 
 
-def index_claimed_event(event: WebhookEvent) -> None:
-    """The worker's call, when it first reads an event it claimed. Never raises: an event
-    whose indexing failed stays unindexed, and the sweeper's backfill tries again once it
-    is finished."""
+def index_claimed_event(event: WebhookEvent) -> WebhookEvent:
+    """The worker's call, when it first reads an event it claimed: the event as stored now,
+    indexed. Never raises: an event whose indexing failed stays unindexed, and the sweeper's
+    backfill tries again once it is finished.
+
+    The payload is read again under the row's lock: a customers/redact may have erased it
+    since the claim read it, and indexing (or handling) that stale copy would put the
+    e-mail back into the index. The redaction erases under the same lock
+    (privacy.redact_customer), so the two are ordered: either the redaction waits and then
+    erases what this indexed, or this waits and reads the erased payload."""
+    from webhooks.models import WebhookEvent
+
     try:
-        EventSubject.objects.index(event)
+        with transaction.atomic():
+            event = WebhookEvent.objects.select_for_update().get(pk=event.pk)
+            EventSubject.objects.index(event)
     except Exception:  # noqa: BLE001 - the handler must run whatever the index does
         logger.warning("event %s: subject index not written; the backfill will retry", event.pk, exc_info=True)
+        event.refresh_from_db()
+    return event

@@ -33,6 +33,13 @@ ORDER_ID = "order_id"
 ORDER_NAME = "order_name"
 DRAFT_ORDER_ID = "draft_order_id"
 CHECKOUT_ID = "checkout_id"
+# A phone is indexed and looked up as its last ten digits, whatever the punctuation and
+# whether a country code or a national trunk prefix is written: "+1 613-555-0135",
+# "613-555-0135" and "1 (613) 555 0135" are one value, as are "+44 20 7946 0958" and
+# "020 7946 0958". Ten digits are a whole North American number and the national part of
+# most others; two numbers of different countries sharing their last ten digits would
+# share an entry (a lookup finds both; erasure still touches only the customer's objects).
+PHONE_DIGITS = 10
 KINDS = (CUSTOMER_ID, EMAIL, PHONE, ORDER_ID, ORDER_NAME, DRAFT_ORDER_ID, CHECKOUT_ID)
 
 # The longest value the index stores (EventSubject.value's max_length); a longer one is no
@@ -65,7 +72,7 @@ def _text(value: Any) -> str | None:
 
 def normalise(kind: str, value: Any) -> str | None:
     """The form a value is indexed and looked up in, or None when it is no such value:
-    e-mails in lower case; phones as their digits (a leading + kept); order names in lower
+    e-mails in lower case; phones as their last PHONE_DIGITS digits (see there); order names in lower
     case without the leading '#' ("#1001" and "1001" are one name); ids as their digits
     (a GraphQL id "gid://shopify/Customer/7" is the id 7)."""
     text = _text(value)
@@ -76,9 +83,7 @@ def normalise(kind: str, value: Any) -> str | None:
         return text if "@" in text else None
     if kind == PHONE:
         digits = "".join(ch for ch in text if ch.isdigit())
-        if not digits:
-            return None
-        return f"+{digits}" if text.startswith("+") else digits
+        return digits[-PHONE_DIGITS:] or None
     if kind == ORDER_NAME:
         name = text.lower().lstrip("#").strip()
         return name or None

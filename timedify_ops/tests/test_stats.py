@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from datetime import timedelta
@@ -14,6 +15,9 @@ from deadletters.models import DeadLetter
 from timedify_ops import rollup, series, stats
 from timedify_ops.models import JobRun
 from webhooks.models import ForwardDestination, WebhookEvent
+
+# The database the suite runs on, known at collection (as conftest's `postgres` marker reads it).
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
 def seed(count: int, *, minutes_ago: float, status: str = "processed", latency: float = 10.0,
@@ -205,17 +209,15 @@ def test_it_lists_circuit_breakers():
     assert [(b["name"], b["state"], b["consecutive_failures"]) for b in stats.breakers()] == [("app", "open", 5)]
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="PostgreSQL has them: test_it_shows_a_statement_waiting_for_a_lock_on_postgresql")
 @pytest.mark.django_db
-def test_it_says_database_details_are_not_available_on_sqlite(on_postgres):
-    if on_postgres:
-        pytest.skip("PostgreSQL: see the waiting-lock test")
+def test_it_says_database_details_are_not_available_on_sqlite():
     assert stats.database() == {"available": False, "vendor": "sqlite"}
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
-def test_it_shows_a_statement_waiting_for_a_lock_on_postgresql(on_postgres):
-    if not on_postgres:
-        pytest.skip("pg_locks is PostgreSQL's")
+def test_it_shows_a_statement_waiting_for_a_lock_on_postgresql():
     import threading
 
     import psycopg

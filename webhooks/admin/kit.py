@@ -9,7 +9,6 @@ templates/admin/kit/breadcrumbs.html.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,8 @@ from django.utils.timesince import timesince
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import JsonLexer
+
+from webhooks.jsonwalk import dumps_readable
 
 # Counting more rows than this is not worth a full COUNT(*) on a big table.
 COUNT_CAP = 10_000
@@ -86,7 +87,7 @@ def pretty_json(value: Any) -> SafeString:
     """Indented JSON with syntax colouring (classes styled in console.css, readable in
     both modes). Pygments escapes every token it emits, so a payload holding <script> is
     shown as text."""
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    text = dumps_readable(value, sort_keys=True)  # never recurses past the intake's depth limit
     html = highlight(text, JsonLexer(), HtmlFormatter(nowrap=True))
     return format_html(
         '<pre class="kit-pre kit-json">{}</pre>',

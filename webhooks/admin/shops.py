@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -17,6 +16,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import get_valid_filename
 
 from webhooks.admin.kit import COUNT_CAP, add_related_links, count_of, related_links
+from webhooks.jsonwalk import dumps_readable
 from webhooks.models import ComplianceRequest, CustomerDataExport, Shop, WebhookEvent
 
 
@@ -132,7 +132,7 @@ class CustomerDataExportAdmin(admin.ModelAdmin):
         tracked = ComplianceRequest.objects.filter(evidence__export_id=export.pk).first()
         if tracked is not None:
             tracked.record_download(request.user)
-        body = json.dumps(export.document, indent=2, ensure_ascii=False)
+        body = dumps_readable(export.document)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
         # The customer id and shop come from a payload: get_valid_filename keeps letters,
         # digits, dots and dashes, and Django's own header builder quotes the rest.

@@ -148,7 +148,7 @@ def _process(where: dict[str, Any], *, trigger: str) -> str:
     event = WebhookEvent.objects.get(**where)
     logcontext.bind(event_pk=event.pk, webhook_id=event.webhook_id)
     if event.subjects_indexed_at is None:  # once per event, not once per attempt
-        index_claimed_event(event)
+        event = index_claimed_event(event)  # re-read under its lock: see there
     func = handlers.resolve(event)
     if func is None:
         return EventStatus.IGNORED if ignore(event, trigger, lease) else SKIPPED

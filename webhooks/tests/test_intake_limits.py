@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from conftest import shopify_headers
 from webhooks import processing
-from webhooks.intake import STORED_HEADERS, nesting_depth
+from webhooks.intake import STORED_HEADERS
+from webhooks.jsonwalk import depth as nesting_depth
 from webhooks.models import EventStatus, RejectedDelivery, WebhookEvent
 from webhooks.store import insert_event
 

@@ -36,7 +36,7 @@ def test_it_finds_the_order_its_customer_and_their_contacts_by_structure() -> No
     found = subjects.extract("orders/updated", ORDER)
     assert kinds(found) == {
         ("order_id", "450789469"), ("order_name", "1001"), ("email", "jon.snow@example.com"),
-        ("phone", "+16135551212"), ("customer_id", "207119551"),
+        ("phone", "6135551212"), ("customer_id", "207119551"),
     }
     assert [s for s in found if s.primary] == [Subject("order_id", "450789469", True)]
 
@@ -212,3 +212,19 @@ def test_it_finds_exactly_the_events_that_name_an_order(names: list[int]) -> Non
     for n, event in events.items():
         assert list(WebhookEvent.objects.matching_search(f"#{n}")) == [event]
     WebhookEvent.objects.filter(pk__in=[e.pk for e in events.values()]).delete()
+
+
+@pytest.mark.django_db
+def test_it_finds_a_customer_by_phone_whatever_format_the_event_stored() -> None:
+    international = store_event("orders/create", {"id": 1, "phone": "+16135550135"})
+    national = store_event("orders/create", {"id": 2, "phone": "613-555-0135"})
+    EventSubject.objects.reindex([international, national], clear=False)
+    for asked in ("+16135550135", "613-555-0135", "1 (613) 555 0135"):
+        assert set(EventSubject.objects.events_mentioning("phone", asked)) == {international, national}, asked
+    assert not EventSubject.objects.events_mentioning("phone", "+16135550136").exists()
+
+
+@given(national=st.from_regex(r"[2-9][0-9]{9}", fullmatch=True), country=st.sampled_from(["", "1", "+1", "+1 ", "1-"]))
+def test_it_normalises_a_phone_to_one_value_with_or_without_country_code(national: str, country: str) -> None:
+    dashed = f"{national[:3]}-{national[3:6]}-{national[6:]}"
+    assert subjects.normalise(subjects.PHONE, country + dashed) == subjects.normalise(subjects.PHONE, national)
