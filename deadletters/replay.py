@@ -73,14 +73,17 @@ def chunk_size() -> int:
     return max(1, int(settings.DEADLETTER_REPLAY_CHUNK))
 
 
-def replay_many(ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "") -> list[ReplayRecord]:
+def replay_many(
+    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+) -> list[ReplayRecord]:
     """Replay these dead letters chunk by chunk; one record per dead letter that exists, in
     the order of `ids`. Never raises half-way (see `replay_chunks`)."""
-    return [record for records in replay_chunks(ids, actor, source=source, log=log) for record in records]
+    return [record for records in replay_chunks(ids, actor, source=source, log=log, destination=destination)
+            for record in records]
 
 
 def replay_chunks(
-    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = ""
+    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
 ) -> Iterator[list[ReplayRecord]]:
     """Replay `ids` a chunk at a time, yielding each chunk's records once it is committed.
     A chunk the database refused outright (nothing of it was done) is logged and comes back
@@ -90,7 +93,7 @@ def replay_chunks(
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
         try:
-            records = replay_chunk(chunk, actor, source=source, log=log)
+            records = replay_chunk(chunk, actor, source=source, log=log, destination=destination)
         except Exception as exc:  # noqa: BLE001 - report it per item and carry on
             logger.exception("replay of dead letters %s could not run", chunk)
             error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -102,14 +105,18 @@ def replay_chunks(
         yield records
 
 
-def replay_chunk(ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "") -> list[ReplayRecord]:
+def replay_chunk(
+    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+) -> list[ReplayRecord]:
     """Replay up to a chunk of dead letters (see the module docstring); returns their
     records in the order of `ids`, none for an id that does not exist. `log`: the start of
     the admin log message written for each (in the actor's name); empty writes none.
+    `destination`: a ForwardDestination that forwarded topics go to instead of their
+    route's (the attempt's summary or error names where it went).
     Raises only when the database refuses the claim or the release after a crash."""
     records: list[ReplayRecord] = []
     for part in _parts(ids):
-        records += _Part(part, actor, source, log).run()
+        records += _Part(part, actor, source, log, destination).run()
     return records
 
 
@@ -138,8 +145,8 @@ def _parts(ids: list[int]) -> list[list[int]]:
 class _Part:
     """One transaction pair: claim, then work (or, after a crash, give back)."""
 
-    def __init__(self, ids: list[int], actor: Actor, source: str, log: str) -> None:
-        self.ids, self.actor, self.source, self.log = ids, actor, source, log
+    def __init__(self, ids: list[int], actor: Actor, source: str, log: str, destination: Any = None) -> None:
+        self.ids, self.actor, self.source, self.log, self.destination = ids, actor, source, log, destination
         self.user = _user_or_none(actor)
         self.trigger = "command" if source == "command" else "replay"
         self.t0 = time.perf_counter()
@@ -152,7 +159,9 @@ class _Part:
         claimed = [events[self.found[pk].event_id] for pk in self.mine]
         claimed = [event for event in claimed if processing.holds(event, self.event_lease)]
         try:
-            processing.replay_claimed(claimed, self.event_lease, trigger=self.trigger, then=self.settle)
+            processing.replay_claimed(
+                claimed, self.event_lease, trigger=self.trigger, then=self.settle, destination=self.destination
+            )
         except Exception as exc:  # noqa: BLE001 - the claims must be given back whatever happened
             logger.exception("replay of dead letters %s crashed; giving their claims back", sorted(self.mine))
             with transaction.atomic():

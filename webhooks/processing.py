@@ -245,7 +245,7 @@ Recorder = Callable[[EventAttempt], Any] | None
 
 def _run_attempt(
     event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
-    shops: dict[str, Shop] | None = None, record: Recorder = None,
+    shops: dict[str, Shop] | None = None, record: Recorder = None, destination: Any = None,
 ) -> AttemptResult:
     """Run the handler once. On success its work, the processed status and the attempt row
     commit in one transaction; on failure the handler's work is rolled back and the attempt
@@ -257,7 +257,7 @@ def _run_attempt(
     shop = _shop_for(event, shops)
     # The event is linked to its shop by the UPDATE that records the outcome, whichever it is.
     link: dict[str, Any] = {"shop": shop} if shop is not None and event.shop_id != shop.pk else {}
-    ctx = handlers.HandlerContext(event=event, shop=shop, attempt=number)
+    ctx = handlers.HandlerContext(event=event, shop=shop, attempt=number, destination=destination)
     t0 = time.perf_counter()
     try:
         # A non-atomic handler (forwarding) does its outside work first, in autocommit;
@@ -419,10 +419,10 @@ def replay_event(event_id: int, *, trigger: str = "replay") -> AttemptResult | N
 
 def _replay_one(
     event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
-    shops: dict[str, Shop] | None = None, record: Recorder = None,
+    shops: dict[str, Shop] | None = None, record: Recorder = None, destination: Any = None,
 ) -> AttemptResult | None:
     try:
-        result = _run_attempt(event, func, lease, trigger, shops=shops, record=record)
+        result = _run_attempt(event, func, lease, trigger, shops=shops, record=record, destination=destination)
     except _LostClaim:
         return None
     if not result.ok:
@@ -432,7 +432,7 @@ def _replay_one(
 
 def replay_claimed(
     events: list[WebhookEvent], lease: datetime, *, trigger: str = "replay",
-    then: Callable[[dict[int, AttemptResult | None]], None] | None = None,
+    then: Callable[[dict[int, AttemptResult | None]], None] | None = None, destination: Any = None,
 ) -> dict[int, AttemptResult | None]:
     """One attempt for each of these events, claimed with `lease`: what `replay_event` does
     for one, for many at once. Returns each event's result by pk, None where the claim was
@@ -444,6 +444,8 @@ def replay_claimed(
     `then(results)`, the caller's own bookkeeping, which commits together with them. An
     exception outside a handler rolls the whole transaction back and propagates: the events
     stay claimed until the caller gives them back (`release`) or their lease lapses.
+    `destination`: a ForwardDestination that forwarding handlers send to instead (a replay
+    to another destination).
     """
     results: dict[int, AttemptResult | None] = {}
     # Routing depends on the provider and topic only: resolved once for each of them.
@@ -456,7 +458,7 @@ def replay_claimed(
         func = funcs[event.pk]
         if func is not None and not handlers.is_atomic(func):
             with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
-                results[event.pk] = _replay_one(event, func, lease, trigger)
+                results[event.pk] = _replay_one(event, func, lease, trigger, destination=destination)
     with transaction.atomic():
         domains = {e.shop_domain for e in events if e.pk not in results and e.provider == "shopify" and e.shop_domain}
         shops = {shop.domain: shop for shop in Shop.objects.filter(domain__in=domains)} if domains else {}
@@ -472,7 +474,9 @@ def replay_claimed(
                         outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic"
                     ) if _ignore(event, trigger, lease) else None
                 else:
-                    results[event.pk] = _replay_one(event, func, lease, trigger, shops=shops, record=rows.append)
+                    results[event.pk] = _replay_one(
+                        event, func, lease, trigger, shops=shops, record=rows.append, destination=destination
+                    )
         EventAttempt.objects.bulk_create(rows)
         if then is not None:
             then(results)

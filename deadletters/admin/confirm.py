@@ -14,6 +14,7 @@ from django.core import signing
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from deadletters.admin import replay_options
 from deadletters.models import DeadLetter
 
 SAMPLE_SIZE = 10
@@ -55,6 +56,7 @@ def render(
     days: int | None = None,
     error: str = "",
     form_url: str = "",
+    replay: bool = False,
 ) -> TemplateResponse:
     sample = list(DeadLetter.objects.filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-created_at"))
     context = {
@@ -80,6 +82,9 @@ def render(
         "form_url": form_url,
         "next": request.POST.get("next", ""),
         "media": modeladmin.media,
+        # A replay's own fields: rate and canary for a batch, a destination.
+        "replay": replay,
+        **(replay_options.context(request, len(ids)) if replay else {}),
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "admin/deadletters/confirm_action.html", context)

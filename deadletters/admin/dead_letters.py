@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -25,8 +25,10 @@ from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
 from deadletters.admin import confirm, pages
-from deadletters.batches import ReplayBatch
+from deadletters.admin.replay_options import BadOptions, ReplayOptions
+from deadletters.batches import BatchOrigin, ReplayBatch
 from deadletters.models import DeadLetter, DeadLetterQuerySet
+from deadletters.replay import replay_many
 from webhooks.admin.events import CappedPaginator, monospace, pretty_json, status_badge
 from webhooks.models import WebhookEvent
 
@@ -109,7 +111,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # In an outage the table grows fast: no full COUNT(*), as for events.
     paginator = CappedPaginator
     show_full_result_count = False
-    actions = ["replay", "replay_matching", "dry_run", "resolve", "ignore", "cleanup", "delete_selected"]
+    actions = ["replay", "dry_run", "resolve", "ignore", "cleanup", "delete_selected"]
     fieldsets = (
         (None, {"fields": ("status_badge", "age", "event_link", "topic", "shop_domain", "replay_count",
                            "last_replayed_at", "last_replay_error", "resolved_by", "resolved_at", "note")}),
@@ -247,17 +249,29 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return HttpResponseRedirect(target)
         return None
 
-    def run_replays(self, request: HttpRequest, ids: list[int], description: str) -> HttpResponseRedirect | None:
-        """Replay a confirmed set: in the request up to the inline limit, else as a batch."""
+    def run_replays(
+        self, request: HttpRequest, ids: list[int], description: str, *, origin: str = BatchOrigin.SELECTION,
+        origin_url: str = "",
+    ) -> HttpResponseRedirect | None:
+        """Replay a confirmed set: in the request up to the inline limit, else as a batch
+        at the confirmed rate, with its canary. Either way with the chosen destination."""
+        try:
+            options = ReplayOptions.from_post(request)
+        except BadOptions as exc:
+            self.message_user(request, f"Nothing was replayed: {exc}", messages.ERROR)
+            return self.back(request)
         if len(ids) > settings.DEADLETTER_INLINE_REPLAY_LIMIT:
-            batch = ReplayBatch.start(ids, request.user, description)
+            batch = ReplayBatch.start(
+                ids, request.user, description, rate=options.rate, canary=options.canary, origin=origin,
+                origin_url=origin_url, destination=options.destination,
+            )
             self.log_addition(request, batch, f"Started: {description}")
             self.message_user(request, f"Replaying {len(ids)} dead letters in the background.", messages.INFO)
             return HttpResponseRedirect(reverse("admin:deadletters_replaybatch_change", args=[batch.pk]))
         counts = {"ok": 0, "failed": 0, "skipped": 0}
         # One chunked replay (deadletters.replay); it never raises half-way and writes the
         # admin log entry of each dead letter in the operator's name.
-        for record in DeadLetter.objects.filter(pk__in=ids).replay(request.user, source="admin", log="Replayed"):
+        for record in replay_many(ids, request.user, source="admin", log="Replayed", destination=options.destination):
             counts[{"ok": "ok", "ignored": "ok", "skipped": "skipped"}.get(record.outcome, "failed")] += 1
         level = messages.SUCCESS if not counts["failed"] else messages.WARNING
         self.message_user(
@@ -276,25 +290,8 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.message_user(request, "Nothing to replay: none of the selected dead letters is open.", messages.WARNING)
             return None
         return confirm.render(self, request, ids, purpose="replay", action="replay", title="Replay dead letters",
-                              question="Run the handler again for these dead letters?", button="Yes, replay them")
-
-    @admin.action(description="Replay all open dead letters matching the current filter", permissions=["replay"])
-    def replay_matching(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        ids = confirm.confirmed_ids(request, "replay_matching")
-        if ids is not None:
-            return self.run_replays(request, ids, f"Replay of {len(ids)} dead letters matching a filter")
-        # The whole filtered changelist, not only the ticked rows; frozen right here.
-        matching = cast(DeadLetterQuerySet, self.get_changelist_instance(request).get_queryset(request))
-        ids = list(matching.replayable().values_list("pk", flat=True))
-        if not ids:
-            self.message_user(request, "Nothing to replay: no open dead letter matches the filter.", messages.WARNING)
-            return None
-        return confirm.render(
-            self, request, ids, purpose="replay_matching", action="replay_matching",
-            title="Replay everything matching the filter", button="Yes, replay them",
-            question="Replay every open dead letter matching the current filter? Dead letters that arrive after "
-                     "this page was shown are not included.",
-        )
+                              question="Run the handler again for these dead letters?", button="Yes, replay them",
+                              replay=True)
 
     @admin.action(description="Dry-run replay (changes nothing)", permissions=["replay"])
     def dry_run(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
