@@ -23,6 +23,7 @@ BADGE = {"ok": "ok", "partial": "failed", "failed": "dead", "cancelled": "skippe
          "replaying": "replaying", "received": "ignored"}
 REPORT_ROWS = 500
 CONTROLS = ("pause", "resume", "cancel")
+OUTCOMES = ("ok", "ignored", "failed", "deferred", "skipped", "superseded")
 
 
 def badge(batch: ReplayBatch) -> SafeString:
@@ -46,7 +47,7 @@ def report(batch: ReplayBatch, query: dict[str, str]) -> tuple[list[BatchItem], 
     counts: dict[str, int] = {}
     for outcome in batch.items.values_list("outcome", flat=True).order_by().distinct():
         counts[outcome] = batch.items.filter(outcome=outcome).count()
-    if query.get("outcome") in counts:
+    if query.get("outcome") in OUTCOMES:
         items = items.filter(outcome=query["outcome"])
     if query.get("topic"):
         items = items.filter(topic=query["topic"])
