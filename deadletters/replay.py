@@ -46,6 +46,7 @@ from deadletters.models import (
 )
 from webhooks import handlers, processing
 from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
+from webhooks.revisions import PayloadRevision
 
 if TYPE_CHECKING:
     from deadletters.models import Actor
@@ -107,17 +108,41 @@ def replay_chunks(
 
 def replay_chunk(
     ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+    revision: PayloadRevision | None = None,
 ) -> list[ReplayRecord]:
     """Replay up to a chunk of dead letters (see the module docstring); returns their
     records in the order of `ids`, none for an id that does not exist. `log`: the start of
     the admin log message written for each (in the actor's name); empty writes none.
     `destination`: a ForwardDestination that forwarded topics go to instead of their
-    route's (the attempt's summary or error names where it went).
+    route's (the attempt's summary or error names where it went). `revision`: the handler of
+    that revision's event runs on the revised payload (edit and replay; see `replay_edited`).
     Raises only when the database refuses the claim or the release after a crash."""
     records: list[ReplayRecord] = []
     for part in _parts(ids):
-        records += _Part(part, actor, source, log, destination).run()
+        records += _Part(part, actor, source, log, destination, revision).run()
     return records
+
+
+def replay_edited(dead_letter: DeadLetter, payload: Any, reason: str, actor: Actor) -> ReplayRecord:
+    """Edit and replay: keep `payload` as a new revision of the dead letter's event (who,
+    when, why) and replay the dead letter once on it. The received payload is not touched.
+    Raises ValueError when the dead letter is not open or the reason is empty."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("a reason is required: say what was wrong with the payload")
+    if not dead_letter.is_open:
+        raise ValueError(f"dead letter {dead_letter.pk} is {dead_letter.status}, not open")
+    with transaction.atomic():
+        # The event row is locked while its next number is chosen: two editors at once get 1 and 2.
+        WebhookEvent.objects.select_for_update().filter(pk=dead_letter.event_id).values_list("pk", flat=True).first()
+        number = PayloadRevision.objects.filter(event_id=dead_letter.event_id).count() + 1
+        revision = PayloadRevision.objects.create(
+            event_id=dead_letter.event_id, number=number, payload=payload, reason=reason, created_by=_user_or_none(actor),
+        )
+    records = replay_chunk([dead_letter.pk], actor, source="edit", revision=revision,
+                           log=f"Edited the payload (revision {number}: {reason[:100]}) and replayed")
+    dead_letter.refresh_from_db()
+    return records[0]
 
 
 def _parts(ids: list[int]) -> list[list[int]]:
@@ -145,10 +170,15 @@ def _parts(ids: list[int]) -> list[list[int]]:
 class _Part:
     """One transaction pair: claim, then work (or, after a crash, give back)."""
 
-    def __init__(self, ids: list[int], actor: Actor, source: str, log: str, destination: Any = None) -> None:
+    def __init__(
+        self, ids: list[int], actor: Actor, source: str, log: str, destination: Any = None,
+        revision: PayloadRevision | None = None,
+    ) -> None:
         self.ids, self.actor, self.source, self.log, self.destination = ids, actor, source, log, destination
+        self.revision = revision
         self.user = _user_or_none(actor)
-        self.trigger = "command" if source == "command" else "replay"
+        # The attempt row says which revision ran, on the event's and the dead letter's pages.
+        self.trigger = revision.trigger if revision else "command" if source == "command" else "replay"
         self.t0 = time.perf_counter()
         self.records: list[ReplayRecord] = []
 
@@ -158,6 +188,11 @@ class _Part:
             self.event_lease, events = processing.claim_many([self.found[pk].event_id for pk in self.mine])
         claimed = [events[self.found[pk].event_id] for pk in self.mine]
         claimed = [event for event in claimed if processing.holds(event, self.event_lease)]
+        for event in claimed:
+            if self.revision is not None and event.pk == self.revision.event_id:
+                # In memory only: processing writes events with UPDATEs of named columns and
+                # never saves this object, so the received payload stays as it came.
+                event.payload = self.revision.payload
         try:
             processing.replay_claimed(
                 claimed, self.event_lease, trigger=self.trigger, then=self.settle, destination=self.destination
@@ -256,7 +291,9 @@ class _Part:
         share = max(0.0, elapsed - sum(plan.own_ms for plan in plans)) / max(len(plans), 1)
         self.records = ReplayRecord.objects.bulk_create([
             ReplayRecord.build(plan.dead_letter, self.user, self.source, plan.outcome, plan.own_ms + share,
-                               error=plan.error, summary=plan.summary, traceback=plan.traceback)
+                               error=plan.error, summary=plan.summary, traceback=plan.traceback,
+                               revision=self.revision if plan.dead_letter.event_id == getattr(
+                                   self.revision, "event_id", None) else None)
             for plan in plans
         ])
         if self.log and self.user is not None:

@@ -8,3 +8,5 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         # Importing the package registers the built-in handlers.
         from webhooks import checks, handlers  # noqa: F401
+        # Payload revisions answer privacy requests like payloads.
+        from webhooks import revision_privacy  # noqa: F401

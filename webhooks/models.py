@@ -405,3 +405,6 @@ class CustomerDataExport(models.Model):
 
     def __str__(self) -> str:
         return f"data export for customer {self.customer_id} of {self.shop_domain}"
+
+
+from webhooks.revisions import PayloadRevision  # noqa: E402,F401  (a model of this app)

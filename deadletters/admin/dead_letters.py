@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
-from deadletters.admin import confirm, pages
+from deadletters.admin import confirm, edit_replay, pages
 from deadletters.admin.replay_options import BadOptions, ReplayOptions
 from deadletters.batches import BatchOrigin, ReplayBatch
 from deadletters.models import DeadLetter, DeadLetterQuerySet
@@ -151,6 +151,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             path("groups/", view(self.error_groups_view), name="deadletters_deadletter_groups"),
             path("groups/replay/", view(self.replay_group_view), name="deadletters_deadletter_replay_group"),
             path("replay-matching/", view(self.replay_matching_view), name="deadletters_deadletter_replay_matching"),
+            path("<path:object_id>/edit-replay/", view(self.edit_replay_view), name="deadletters_deadletter_edit_replay"),
             *super().get_urls(),
         ]
 
@@ -163,6 +164,9 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def replay_matching_view(self, request: HttpRequest) -> HttpResponse:
         return pages.replay_matching(self, request)
 
+    def edit_replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return edit_replay.edit_and_replay(self, request, object_id)
+
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra = {"can_replay": self.has_replay_permission(request), "query": request.GET.urlencode()}
         return super().changelist_view(request, {**extra, **(extra_context or {})})
@@ -170,7 +174,8 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        extra = {"can_replay": self.has_replay_permission(request), "can_resolve": self.has_resolve_permission(request)}
+        extra = {"can_replay": self.has_replay_permission(request), "can_resolve": self.has_resolve_permission(request),
+                 "can_edit_replay": edit_replay.may_edit(request)}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     # --- columns and detail fields -----------------------------------------------------
@@ -225,12 +230,12 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="history")
     def replay_table(self, obj: DeadLetter) -> SafeString:
-        records = list(obj.replays.select_related("actor").order_by("-started_at")[:100])
+        records = list(obj.replays.select_related("actor", "payload_revision").order_by("-started_at")[:100])
         if not records:
             return format_html("{}", "not replayed yet")
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.actor or "-", r.source, "dry run" if r.dry_run else "replay",
+            ((r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.actor or "-", r.source, "dry run" if r.dry_run else _replay_kind(r),
               status_badge(r.outcome, r.get_outcome_display()), (r.error.split("\n", 1)[0] or r.summary)[:300])
              for r in records),
         )
@@ -370,3 +375,8 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         deleted = DeadLetter.objects.filter(pk__in=ids).cleanup(days)
         self.message_user(request, f"Deleted {deleted} dead letter(s) older than {days} days.", messages.SUCCESS)
         return None
+
+
+def _replay_kind(record: Any) -> str:
+    revision = record.payload_revision
+    return f"replay on payload revision {revision.number}" if revision is not None else "replay"
