@@ -63,8 +63,8 @@ def edit_and_replay(modeladmin: Any, request: HttpRequest, object_id: str) -> Ht
         else:
             record = replay_edited(dead_letter, payload, reason, request.user)
             level = messages.SUCCESS if record.outcome in ("ok", "ignored") else messages.WARNING
-            modeladmin.message_user(
-                request, f"Replayed on revision {record.payload_revision.number}: {record.get_outcome_display()}.", level)
+            number = PayloadRevision.objects.filter(event_id=dead_letter.event_id).count()
+            modeladmin.message_user(request, f"Replayed on revision {number}: {record.get_outcome_display()}.", level)
             return HttpResponseRedirect(page)
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "admin/deadletters/deadletter/edit_replay.html", {

@@ -8,7 +8,9 @@ import json
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from deadletters.models import DeadLetter
 from deadletters.replay import replay_edited
