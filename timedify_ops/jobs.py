@@ -82,16 +82,19 @@ def _alerting_check(**kwargs: Any) -> Outcome:
 
 def _sweeper(**kwargs: Any) -> Outcome:
     """Stuck work, re-enqueued: events whose worker died or that were never picked up, and
-    bulk replays whose worker died (with Redis a lost task is never handed out again)."""
+    bulk replays whose worker died (with Redis a lost task is never handed out again).
+    Then one batch of the subject index's backfill (events stored before it existed)."""
     from deadletters.batches import ReplayBatch
     from webhooks.processing import sweep
+    from webhooks.subject_index import EventSubject
 
     n = sweep()
     batches = ReplayBatch.resume_stalled()
+    indexed = EventSubject.objects.backfill()
     return Outcome(
         JobStatus.OK,
-        f"re-enqueued {n} stuck events and {batches} stalled replay batches",
-        {"requeued": n, "replay_batches_resumed": batches},
+        f"re-enqueued {n} stuck events and {batches} stalled replay batches; indexed {indexed} older events",
+        {"requeued": n, "replay_batches_resumed": batches, "subjects_indexed": indexed},
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,34 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         nothing protects."""
         return self.filter(received_at__lt=timezone.now() - timedelta(days=days)).finished().deletable()
 
+    def unindexed(self) -> WebhookEventQuerySet:
+        """Events the subject index knows nothing of yet: stored before it existed, not yet
+        claimed by a worker, or whose indexing failed (served by a partial index)."""
+        return self.filter(subjects_indexed_at__isnull=True)
+
+    def mentioning(self, kind: str, value: Any, *, primary: bool = False) -> WebhookEventQuerySet:
+        """Events whose payload mentions this subject, found through the subject index
+        (webhooks.subject_index): `kind` one of webhooks.subjects.KINDS, `value` as typed
+        (normalised here: "#1001" and "1001", "Jon@X.com" and "jon@x.com" are one).
+        `primary`: only events whose own resource it is (orders/updated of that order)."""
+        return self.mentioning_any([(kind, value)], primary=primary)
+
+    def mentioning_any(self, pairs: Iterable[tuple[str, Any]], *, primary: bool = False) -> WebhookEventQuerySet:
+        """Events that mention any of these (kind, value) pairs, each event once."""
+        from webhooks.subject_index import pairs_q
+
+        query = pairs_q(pairs, primary=primary)
+        if query is None:
+            return self.none()
+        return self.filter(pk__in=EventSubject.objects.filter(query).values("event_id"))
+
+    def matching_search(self, text: str) -> WebhookEventQuerySet:
+        """Events mentioning what a person typed: an e-mail, an order name ("#4939"), an
+        order or customer id (webhooks.subjects.guess says which kinds a text can mean)."""
+        from webhooks.subjects import guess
+
+        return self.mentioning_any(guess(text))
+
     def delete_in_batches(
         self,
         batch_size: int | None = None,
@@ -157,6 +185,10 @@ class WebhookEvent(models.Model):
     last_enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When it was last handed to a worker.")
     synthetic = models.BooleanField(default=False, help_text="A synthetic test delivery: left out of SLO figures.")
     redacted_at = models.DateTimeField(null=True, blank=True, help_text="When personal data was scrubbed from it.")
+    subjects_indexed_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When the subject index last read its payload (empty: not indexed yet).",
+    )
 
     objects = WebhookEventQuerySet.as_manager()
 
@@ -190,6 +222,11 @@ class WebhookEvent(models.Model):
                 fields=["status", "lease_expires_at"],
                 name="webhooks_event_unfinished",
                 condition=models.Q(status__in=["received", "processing"]),
+            ),
+            # The subject index's backfill (oldest unindexed first) and redaction's look at
+            # events not indexed yet; small once the backfill is done (only unclaimed ones).
+            models.Index(
+                fields=["id"], name="webhooks_event_unindexed", condition=models.Q(subjects_indexed_at__isnull=True)
             ),
         ]
 
@@ -408,3 +445,4 @@ class CustomerDataExport(models.Model):
 
 
 from webhooks.revisions import PayloadRevision  # noqa: E402,F401  (a model of this app)
+from webhooks.subject_index import EventSubject  # noqa: E402,F401  (a model of this app)

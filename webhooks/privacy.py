@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from webhooks.models import CustomerDataExport, EventAttempt, Shop, WebhookEvent
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
+from webhooks.subject_index import EventSubject
 
 REDACTED = "[redacted]"
 ERASED = "[erased: shop redacted]"
@@ -182,6 +183,9 @@ def redact_customer(shop_domain: str, who: Customer) -> int:
         last_error = replace_text(event.last_error, pattern)
         if payload != event.payload or last_error != event.last_error:
             WebhookEvent.objects.filter(pk=event.pk).update(payload=payload, last_error=last_error, redacted_at=now)
+            event.payload = payload
+            # The index follows the payload: the erased e-mail and phone leave it.
+            EventSubject.objects.index(event)
             changed += 1
     for attempt in EventAttempt.objects.filter(event__shop_domain=shop_domain).iterator(chunk_size=500):
         texts = {f: getattr(attempt, f) for f in ("error_message", "traceback", "summary")}
@@ -205,8 +209,9 @@ def erase_shop(shop: Shop) -> int:
     and times for audit. Returns the number of events erased."""
     now = timezone.now()
     erased = WebhookEvent.objects.filter(shop_domain=shop.domain).update(
-        payload={}, last_error="", redacted_at=now
+        payload={}, last_error="", redacted_at=now, subjects_indexed_at=now
     )
+    EventSubject.objects.filter(event__shop_domain=shop.domain).delete()
     EventAttempt.objects.filter(event__shop_domain=shop.domain).update(error_message="", traceback="")
     CustomerDataExport.objects.filter(shop_domain=shop.domain).delete()
     Shop.objects.filter(pk=shop.pk).update(offline_token_ciphertext="", redacted_at=now, updated_at=now)

@@ -29,6 +29,7 @@ from webhooks import handlers, logcontext
 from webhooks.errors import PermanentError, RetryLater
 from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, Shop, WebhookEvent
 from webhooks.signals import event_dead
+from webhooks.subject_index import index_claimed_event
 
 logger = logging.getLogger(__name__)
 
@@ -376,6 +377,7 @@ def _process(where: dict[str, Any], *, trigger: str) -> str:
     if lease is None:
         return "skipped"
     event = WebhookEvent.objects.get(**where)
+    index_claimed_event(event)
     event_id = event.pk
     logcontext.bind(webhook_id=event.webhook_id)
     func = handlers.resolve(event)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('deadletters', '0008_i14_batch_controls'),
-        ('webhooks', '0007_i14_payload_revision'),
+        ('webhooks', '0008_i14_payload_revision'),
     ]
 
     operations = [

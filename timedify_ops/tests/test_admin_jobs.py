@@ -49,7 +49,7 @@ def test_it_runs_a_quick_job_now_and_shows_its_result(admin_client, admin_user):
 
     run = JobRun.objects.get(task="sweeper")
     assert (run.trigger, run.triggered_by, run.schedule, run.status) == ("admin", admin_user, sweeper, "ok")
-    assert run.details == {"requeued": 1, "replay_batches_resumed": 0}
+    assert run.details == {"requeued": 1, "replay_batches_resumed": 0, "subjects_indexed": 0}
     text = response.content.decode()
     assert "Ran 1 schedule(s), 0 failed." in text
     assert reverse("admin:timedify_ops_jobrun_change", args=[run.pk]) in text

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('webhooks', '0006_retention_without_dependent_fk_checks'),
+        ('webhooks', '0007_i17_subject_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
