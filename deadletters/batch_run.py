@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from deadletters import staleness
 from deadletters.batches import FAILED_OUTCOMES, OK_OUTCOMES, BatchItem, BatchStatus, ReplayBatch, lease_seconds
 from deadletters.replay import replay_chunk
 
@@ -158,7 +159,7 @@ class Runner:
         # last chunk stands; the task fails, the lease lapses and the sweeper resumes the
         # batch with this chunk.
         records = replay_chunk(ids, batch.created_by, source=batch.source, log=f"Replayed in batch {batch.pk}",
-                               destination=self.destination)
+                               destination=self.destination, include_superseded=batch.include_superseded)
         by_id = {record.dead_letter_id: record for record in records}
         items = [_item(batch, batch.done + n, pk, by_id.get(pk), started) for n, pk in enumerate(ids)]
         counts = {"ok": 0, "failed": 0, "skipped": 0, "superseded": 0}
@@ -244,6 +245,8 @@ def _item(batch: ReplayBatch, position: int, pk: int, record: Any, started: date
     if record.outcome in FAILED_OUTCOMES:
         # The class only: the message may quote a customer (the dead letter keeps it).
         item.error_class = line.split(": ", 1)[0][:255]
+    elif record.outcome == "superseded":
+        item.superseded_by = staleness.newer_event_in(record.summary)
     else:
         item.error = line[:300]
     return item

@@ -51,6 +51,7 @@ class ReplayOutcome(models.TextChoices):
     IGNORED = "ignored", "Ignored (no handler)"
     DEFERRED = "deferred", "Deferred"
     SKIPPED = "skipped", "Skipped (not open, or replayed by someone else)"
+    SUPERSEDED = "superseded", "Superseded by a newer delivery (resolved, not replayed)"
 
 
 def _replayable(now: datetime) -> Q:

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deadletters import staleness
 from deadletters.models import (
     DeadLetter,
     DeadLetterStatus,
@@ -44,9 +45,9 @@ from deadletters.models import (
     _user_or_none,
     fingerprint,
 )
-from webhooks import handlers, processing
+from webhooks import handlers, processing, textsafe
 from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
-from webhooks.revisions import PayloadRevision
+from webhooks.revisions import PayloadRevision, storable
 
 if TYPE_CHECKING:
     from deadletters.models import Actor
@@ -76,15 +77,17 @@ def chunk_size() -> int:
 
 def replay_many(
     ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+    include_superseded: bool = False,
 ) -> list[ReplayRecord]:
     """Replay these dead letters chunk by chunk; one record per dead letter that exists, in
     the order of `ids`. Never raises half-way (see `replay_chunks`)."""
-    return [record for records in replay_chunks(ids, actor, source=source, log=log, destination=destination)
-            for record in records]
+    return [record for records in replay_chunks(ids, actor, source=source, log=log, destination=destination,
+                                                include_superseded=include_superseded) for record in records]
 
 
 def replay_chunks(
     ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+    include_superseded: bool = False,
 ) -> Iterator[list[ReplayRecord]]:
     """Replay `ids` a chunk at a time, yielding each chunk's records once it is committed.
     A chunk the database refused outright (nothing of it was done) is logged and comes back
@@ -94,7 +97,8 @@ def replay_chunks(
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
         try:
-            records = replay_chunk(chunk, actor, source=source, log=log, destination=destination)
+            records = replay_chunk(chunk, actor, source=source, log=log, destination=destination,
+                                   include_superseded=include_superseded)
         except Exception as exc:  # noqa: BLE001 - report it per item and carry on
             logger.exception("replay of dead letters %s could not run", chunk)
             error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -108,7 +112,7 @@ def replay_chunks(
 
 def replay_chunk(
     ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
-    revision: PayloadRevision | None = None,
+    revision: PayloadRevision | None = None, include_superseded: bool = False,
 ) -> list[ReplayRecord]:
     """Replay up to a chunk of dead letters (see the module docstring); returns their
     records in the order of `ids`, none for an id that does not exist. `log`: the start of
@@ -116,10 +120,12 @@ def replay_chunk(
     `destination`: a ForwardDestination that forwarded topics go to instead of their
     route's (the attempt's summary or error names where it went). `revision`: the handler of
     that revision's event runs on the revised payload (edit and replay; see `replay_edited`).
+    A dead letter a newer processed delivery superseded (deadletters.staleness) is resolved
+    as superseded instead of replayed, unless `include_superseded`.
     Raises only when the database refuses the claim or the release after a crash."""
     records: list[ReplayRecord] = []
     for part in _parts(ids):
-        records += _Part(part, actor, source, log, destination, revision).run()
+        records += _Part(part, actor, source, log, destination, revision, include_superseded).run()
     return records
 
 
@@ -137,7 +143,8 @@ def replay_edited(dead_letter: DeadLetter, payload: Any, reason: str, actor: Act
         WebhookEvent.objects.select_for_update().filter(pk=dead_letter.event_id).values_list("pk", flat=True).first()
         number = PayloadRevision.objects.filter(event_id=dead_letter.event_id).count() + 1
         revision = PayloadRevision.objects.create(
-            event_id=dead_letter.event_id, number=number, payload=payload, reason=reason, created_by=_user_or_none(actor),
+            event_id=dead_letter.event_id, number=number, payload=storable(payload),
+            reason=textsafe.for_field(PayloadRevision, "reason", reason), created_by=_user_or_none(actor),
         )
     records = replay_chunk([dead_letter.pk], actor, source="edit", revision=revision,
                            log=f"Edited the payload (revision {number}: {reason[:100]}) and replayed")
@@ -172,10 +179,11 @@ class _Part:
 
     def __init__(
         self, ids: list[int], actor: Actor, source: str, log: str, destination: Any = None,
-        revision: PayloadRevision | None = None,
+        revision: PayloadRevision | None = None, include_superseded: bool = False,
     ) -> None:
         self.ids, self.actor, self.source, self.log, self.destination = ids, actor, source, log, destination
-        self.revision = revision
+        self.revision, self.include_superseded = revision, include_superseded
+        self.superseded: dict[int, int] = {}
         self.user = _user_or_none(actor)
         # The attempt row says which revision ran, on the event's and the dead letter's pages.
         self.trigger = revision.trigger if revision else "command" if source == "command" else "replay"
@@ -185,6 +193,8 @@ class _Part:
     def run(self) -> list[ReplayRecord]:
         with transaction.atomic():
             self.lease, self.found, self.mine = _claim(self.ids)
+            if not self.include_superseded:
+                self.resolve_superseded()
             self.event_lease, events = processing.claim_many([self.found[pk].event_id for pk in self.mine])
         claimed = [events[self.found[pk].event_id] for pk in self.mine]
         claimed = [event for event in claimed if processing.holds(event, self.event_lease)]
@@ -203,6 +213,23 @@ class _Part:
                 processing.release([event.pk for event in claimed], self.event_lease)
                 self.settle_crash(f"{type(exc).__name__}: {exc}"[:1000])
         return self.records
+
+    def resolve_superseded(self) -> None:
+        """In the claim transaction: what a newer processed delivery superseded is resolved
+        as such (the note names that delivery) and not replayed."""
+        by_event = {self.found[pk].event_id: pk for pk in self.mine}
+        newer = staleness.superseding_events(list(by_event))
+        now = timezone.now()
+        for event_id, newer_id in newer.items():
+            pk = by_event[event_id]
+            self._held(pk).update(status=DeadLetterStatus.RESOLVED, resolved_at=now, resolved_by=self.user,
+                                  note=staleness.note(newer_id), replay_lease_expires_at=None, updated_at=now)
+            self.superseded[pk] = newer_id
+            self.found[pk].status = DeadLetterStatus.RESOLVED
+            self.mine.discard(pk)
+
+    def superseded_plan(self, pk: int) -> _Plan:
+        return _Plan(self.found[pk], ReplayOutcome.SUPERSEDED, summary=staleness.note(self.superseded[pk]))
 
     # --- inside the work transaction ---------------------------------------------------
 
@@ -227,7 +254,8 @@ class _Part:
             if dead_letter is None:
                 continue
             if pk not in self.mine:
-                plans.append(_Plan(dead_letter, ReplayOutcome.SKIPPED, NOT_OPEN))
+                plans.append(self.superseded_plan(pk) if pk in self.superseded else
+                             _Plan(dead_letter, ReplayOutcome.SKIPPED, NOT_OPEN))
                 continue
             result = results.get(dead_letter.event_id)
             note = stored[pk][0]
@@ -276,6 +304,8 @@ class _Part:
             if pk in self.mine:
                 self.found[pk].status = DeadLetterStatus.OPEN
                 plans.append(_Plan(self.found[pk], ReplayOutcome.FAILED, error))
+            elif pk in self.superseded:
+                plans.append(self.superseded_plan(pk))
             elif pk in existing:
                 plans.append(_Plan(self.found[pk], ReplayOutcome.SKIPPED, NOT_OPEN))
         self._write(plans)

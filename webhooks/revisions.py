@@ -17,6 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from webhooks import textsafe
+
 
 class PayloadRevision(models.Model):
     # By name: webhooks.models imports this module (the model is one of the app's).
@@ -41,6 +43,26 @@ class PayloadRevision(models.Model):
     def trigger(self) -> str:
         """What the attempt row of a replay on this revision says it was (20 characters)."""
         return f"revision {self.number}"[:20]
+
+
+def storable(value: Any) -> Any:
+    """A copy of a JSON value an operator typed, every string (keys too) through textsafe:
+    NUL and lone surrogates, which neither database stores, become U+FFFD. Walked with a
+    stack, not recursion: a deeply nested payload is no problem."""
+    root = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, str):
+            container[key] = textsafe.clean(item, None)
+        elif isinstance(item, list):
+            container[key] = items = list(item)
+            stack.extend((items, index) for index in range(len(items)))
+        elif isinstance(item, dict):
+            container[key] = fields = {textsafe.clean(k, None): v for k, v in item.items()}
+            stack.extend((fields, k) for k in fields)
+    return root[0]
 
 
 def diff(received: Any, edited: Any) -> list[tuple[str, str]]:

@@ -84,7 +84,7 @@ def render(
         "media": modeladmin.media,
         # A replay's own fields: rate and canary for a batch, a destination.
         "replay": replay,
-        **(replay_options.context(request, len(ids)) if replay else {}),
+        **(replay_options.context(request, ids) if replay else {}),
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "admin/deadletters/confirm_action.html", context)

@@ -268,20 +268,25 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if len(ids) > settings.DEADLETTER_INLINE_REPLAY_LIMIT:
             batch = ReplayBatch.start(
                 ids, request.user, description, rate=options.rate, canary=options.canary, origin=origin,
-                origin_url=origin_url, destination=options.destination,
+                origin_url=origin_url, destination=options.destination, include_superseded=options.include_superseded,
             )
             self.log_addition(request, batch, f"Started: {description}")
             self.message_user(request, f"Replaying {len(ids)} dead letters in the background.", messages.INFO)
             return HttpResponseRedirect(reverse("admin:deadletters_replaybatch_change", args=[batch.pk]))
-        counts = {"ok": 0, "failed": 0, "skipped": 0}
         # One chunked replay (deadletters.replay); it never raises half-way and writes the
         # admin log entry of each dead letter in the operator's name.
-        for record in replay_many(ids, request.user, source="admin", log="Replayed", destination=options.destination):
-            counts[{"ok": "ok", "ignored": "ok", "skipped": "skipped"}.get(record.outcome, "failed")] += 1
+        records = replay_many(ids, request.user, source="admin", log="Replayed", destination=options.destination,
+                              include_superseded=options.include_superseded)
+        counts = {"ok": 0, "failed": 0, "skipped": 0, "superseded": 0}
+        for record in records:
+            counts[{"ok": "ok", "ignored": "ok", "skipped": "skipped", "superseded": "superseded"}.get(
+                record.outcome, "failed")] += 1
         level = messages.SUCCESS if not counts["failed"] else messages.WARNING
         self.message_user(
             request, f"Replayed {sum(counts.values())}: {counts['ok']} resolved, {counts['failed']} failed again, "
-            f"{counts['skipped']} skipped.", level,
+            f"{counts['skipped']} skipped" + (
+                f", {counts['superseded']} superseded by a newer delivery (resolved)." if counts["superseded"] else "."),
+            level,
         )
         return self.back(request)
 

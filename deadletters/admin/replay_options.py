@@ -9,10 +9,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from deadletters import staleness
 from deadletters.batches import default_rate
 from webhooks.models import ForwardDestination
 
 MAX_RATE = 10_000.0
+SUPERSEDED_SHOWN = 20
 
 
 class BadOptions(ValueError):
@@ -24,6 +26,7 @@ class ReplayOptions:
     rate: float | None = None  # None: as fast as possible
     canary: int = 0
     destination: ForwardDestination | None = None
+    include_superseded: bool = False
 
     @classmethod
     def from_post(cls, request: HttpRequest) -> ReplayOptions:
@@ -53,13 +56,20 @@ class ReplayOptions:
             destination = ForwardDestination.objects.filter(pk=_int(post.get("destination", ""))).first()
             if destination is None:
                 raise BadOptions("That forward destination does not exist (any more).")
-        return cls(rate=rate, canary=canary, destination=destination)
+        return cls(rate=rate, canary=canary, destination=destination,
+                   include_superseded=post.get("include_superseded") == "1")
 
 
-def context(request: HttpRequest, count: int) -> dict[str, Any]:
-    """What the confirmation shows of these fields (with what was posted, after an error)."""
+def context(request: HttpRequest, ids: list[int]) -> dict[str, Any]:
+    """What the confirmation shows of these fields (with what was posted, after an error),
+    and which of the dead letters a newer processed delivery superseded."""
     rate = default_rate()
+    count = len(ids)
+    superseded = staleness.superseded(ids)
     return {
+        "superseded": [(pk, superseded[pk]) for pk in ids if pk in superseded][:SUPERSEDED_SHOWN],
+        "superseded_count": len(superseded),
+        "include_superseded": request.POST.get("include_superseded") == "1",
         "batch_fields": count > settings.DEADLETTER_INLINE_REPLAY_LIMIT,
         "rate": request.POST.get("rate", f"{rate:g}" if rate else ""),
         "fastest": request.POST.get("fastest") == "1" or (rate is None and "rate" not in request.POST),

@@ -55,6 +55,8 @@ class Command(BaseCommand):
                             help="Replay the first N alone; if any fails, the batch pauses (exit 3).")
         parser.add_argument("--destination", default="",
                             help="Send forwarded topics to this forward destination (id or name) instead of their route's.")
+        parser.add_argument("--include-superseded", action="store_true",
+                            help="Also replay dead letters a newer processed delivery superseded (default: resolve them).")
         parser.add_argument("--background", action="store_true",
                             help="Hand the batch to the worker cluster and exit at once (prints its id).")
 
@@ -81,6 +83,7 @@ class Command(BaseCommand):
             batch = ReplayBatch.start(
                 ids, None, f"Replay of {what} from the command line", source="command", rate=rate,
                 canary=options["canary"], origin=BatchOrigin.COMMAND, destination=destination, enqueue=options["background"],
+                include_superseded=options["include_superseded"],
             )
             if options["background"]:
                 self.summary(f"replay batch {batch.pk} queued: {len(ids)} dead letter(s)")
