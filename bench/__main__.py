@@ -29,6 +29,7 @@ SCENARIOS = {
     "replay": "bench.s_replay",
     "retention": "bench.s_retention",
     "admin": "bench.s_admin",
+    "redrive": "bench.s_redrive",
 }
 
 
@@ -48,6 +49,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--replay-items", type=int, help="open dead letters to replay (default 10000)")
     parser.add_argument("--retention-events", type=int, help="expired events (default 1000000)")
     parser.add_argument("--admin-events", type=int, help="events behind the admin (default 1000000)")
+    parser.add_argument("--redrive-items", type=int, help="dead letters of the paced batch (default 2000)")
+    parser.add_argument("--redrive-rate", type=float, default=50.0, help="the paced batch's rate, items per second")
+    parser.add_argument("--redrive-pauses", type=int, help="clicks on pause measured (default 20)")
     parser.add_argument("--update", action="store_true",
                         help="keep the other scenarios of the existing results.json (each shown with its own run)")
     parser.add_argument("--output", help="where results.json and RESULTS.md go (default bench/, smoke: var/bench-smoke/)")
@@ -81,6 +85,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         admin_deadletters=max(1, admin_events // 10),
         admin_requests=5 if smoke else 50,
         rounds=int(pick(args.rounds, 2, 1)),
+        redrive_items=int(pick(args.redrive_items, 2000, 60)),
+        redrive_rate=args.redrive_rate,
+        redrive_pauses=int(pick(args.redrive_pauses, 20, 3)),
     )
     return args, opts
 

@@ -60,6 +60,9 @@ class Options:
     admin_deadletters: int
     admin_requests: int
     rounds: int
+    redrive_items: int = 2000
+    redrive_rate: float = 50.0
+    redrive_pauses: int = 20
 
 
 @dataclass

@@ -34,8 +34,8 @@ from deadletters.replay import replay_chunk
 
 # The longest nap between two status reads while waiting for the next item to be due.
 NAP_SECONDS = 0.2
-# At a rate, a chunk holds at most this much time's worth of items: a pause waits at most
-# for one such chunk.
+# At a rate, items start in groups of this much time's worth (one chunk each): a pause
+# waits for one such chunk (more when the batch is catching up).
 CHUNK_SECONDS = 0.2
 # Behind schedule by more than this: start counting again rather than burst.
 CATCH_UP_SECONDS = 1.0
@@ -144,12 +144,16 @@ class Runner:
         count = batch.anchor_done + math.floor(elapsed * batch.rate) + 1 - batch.done
         if count > batch.rate * CATCH_UP_SECONDS + 1:
             self._anchor(now)
-            count = 1
-        if count <= 0:
-            wait = (batch.done - batch.anchor_done) / batch.rate - elapsed
+            elapsed, count = 0.0, 1
+        # Items go in groups of a tick's worth: a chunk's fixed cost (claims, bookkeeping)
+        # is shared, and the rate holds over any tick. Behind schedule, a chunk takes all
+        # that is due (up to a chunk), to catch up within the second allowed.
+        group = min(left, max(1, math.ceil(batch.rate * CHUNK_SECONDS)))
+        if count < group:
+            wait = (batch.done + group - 1 - batch.anchor_done) / batch.rate - elapsed
             time.sleep(max(0.0, min(wait, NAP_SECONDS, self.deadline - time.monotonic())))
             return 0
-        return min(count, left, size, max(1, math.ceil(batch.rate * CHUNK_SECONDS)))
+        return min(count, left, size)
 
     def step(self, count: int) -> None:
         batch = self.batch
@@ -176,7 +180,11 @@ class Runner:
             BatchItem.objects.bulk_create(items)
         crossed_canary = batch.canary and batch.done < batch.canary <= batch.done + len(ids)
         self.lease = lease
-        batch.refresh_from_db()
+        # What the UPDATE wrote, in memory: no read back per chunk.
+        batch.done += len(ids)
+        batch.lease_expires_at = lease
+        for name, n in counts.items():
+            setattr(batch, name, getattr(batch, name) + n)
         if self.on_items is not None:
             self.on_items(items)
         if crossed_canary:
