@@ -8,23 +8,29 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from webhooks.privacy import needle_pattern, replace_text
+from webhooks.models import WebhookEvent
+from webhooks.privacy import Customer, mentions, needle_pattern, replace_text, scrub_personal
 from webhooks.revisions import PayloadRevision
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
 
 
 @receiver(customer_redacted, dispatch_uid="webhooks.revisions.scrub_customer")
-def scrub_customer(sender: type, shop_domain: str, needles: list[str], **kwargs: Any) -> int:
-    """The customer's exact strings (e-mail, phone, names) go from the shop's revisions,
-    as from its events' other texts."""
+def scrub_customer(sender: type, shop_domain: str, needles: list[str], customer_id: str = "", **kwargs: Any) -> int:
+    """As redaction does to payloads: a revision that mentions the customer (their id, or
+    one of their strings) loses its personal fields, and every revision of the shop loses
+    the customer's strings (e-mail, phone, the names found)."""
     pattern = needle_pattern(needles)
-    if pattern is None:
-        return 0
+    who = Customer(customer_id=str(customer_id))
     changed = 0
-    for revision in PayloadRevision.objects.filter(event__shop_domain=shop_domain).iterator(chunk_size=200):
-        texts = {"payload": revision.payload, "reason": revision.reason}
-        clean = {name: replace_text(value, pattern) for name, value in texts.items()}
-        if clean != texts:
+    revisions = PayloadRevision.objects.filter(event__shop_domain=shop_domain).select_related("event")
+    for revision in revisions.iterator(chunk_size=200):
+        payload = revision.payload
+        text = json.dumps(payload, ensure_ascii=False)
+        as_event = WebhookEvent(topic=revision.event.topic, payload=payload)
+        if (customer_id and mentions(as_event, who)) or (pattern is not None and pattern.search(text)):
+            payload = scrub_personal(payload, set())
+        clean = {"payload": replace_text(payload, pattern), "reason": replace_text(revision.reason, pattern)}
+        if clean != {"payload": revision.payload, "reason": revision.reason}:
             PayloadRevision.objects.filter(pk=revision.pk).update(**clean)
             changed += 1
     return changed

@@ -96,15 +96,17 @@ def test_the_received_payload_never_changes_and_the_handler_sees_the_edit(flaky_
 
 def test_privacy_requests_cover_revisions(flaky_handler):
     (dead_letter,) = make_dead_letters(payload={"id": 1000, "email": "jon@example.com"})
-    replay_edited(dead_letter, {"id": 1000, "email": "jon@example.com", "fixed": True}, "add fixed", None)
+    replay_edited(dead_letter, {"id": 1000, "email": "jon@example.com", "fixed": True,
+                                "customer": {"id": 7, "first_name": "Jonathan"}}, "add fixed", None)
     shop = dead_letter.shop_domain
     answers = collect_customer_data.send(sender=WebhookEvent, shop_domain=shop, customer_id=1, event_ids=[],
                                          needles=["jon@example.com"])
     section = next(answer for _, answer in answers if answer["section"] == "payload_revisions")
     assert section["items"][0]["payload"]["fixed"] is True
-    customer_redacted.send(sender=WebhookEvent, shop_domain=shop, customer_id=1, needles=["jon@example.com"])
+    customer_redacted.send(sender=WebhookEvent, shop_domain=shop, customer_id="7", needles=["jon@example.com"])
     revision = PayloadRevision.objects.get()
-    assert "jon@example.com" not in json.dumps(revision.payload) and revision.payload["fixed"] is True
+    text = json.dumps(revision.payload)
+    assert "jon@example.com" not in text and "Jonathan" not in text and revision.payload["fixed"] is True
     shop_redacted.send(sender=WebhookEvent, shop_domain=shop)
     revision.refresh_from_db()
     assert revision.payload == {}
