@@ -67,6 +67,7 @@ def test_it_keeps_what_dead_letters_need_and_frees_events_of_cleaned_dead_letter
         "webhooks.WebhookEvent": 2,
         "webhooks.EventAttempt": 0,
         "webhooks.EventSubject": 0,
+        "webhooks.PayloadRevision": 0,
         "deadletters.DeadLetter": 1,
     }
     assert run.details["kept_past_window"] == 3
@@ -95,7 +96,8 @@ def test_it_rechecks_a_stale_selection_in_the_delete_itself():
 
     result = WebhookEvent.objects.filter(pk__in=[pinned.pk, received.pk, processing.pk, plain.pk]).delete_in_batches(10)
 
-    assert result.deleted == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 1, "webhooks.EventSubject": 0}
+    assert result.deleted == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 1, "webhooks.EventSubject": 0,
+                              "webhooks.PayloadRevision": 0}
     assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {pinned.pk, received.pk, processing.pk}
     assert EventAttempt.objects.filter(event_id__in=[pinned.pk, processing.pk]).count() == 3
 
