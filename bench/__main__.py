@@ -25,6 +25,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 SCENARIOS = {
     "ingest": "bench.s_ingest",
     "processing": "bench.s_processing",
+    "flood": "bench.s_flood",
     "memory": "bench.s_memory",
     "replay": "bench.s_replay",
     "retention": "bench.s_retention",

@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from webhooks import processing
+from webhooks import processing, textsafe
 from webhooks.models import AttemptOutcome, WebhookEvent
 
 if TYPE_CHECKING:
@@ -30,6 +30,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _VOLATILE = re.compile(r"0x[0-9a-f]+|\b[0-9a-f]{8,}\b|\d+", re.IGNORECASE)
+
+
+_CLASS_NAME = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def audit_line(action: str, outcome: str = "", error_class: str = "") -> str:
+    """An admin log message (or report line) about a dead letter: what was done, how it
+    ended, the error's class. Never the error's or a note's text, which can quote a
+    customer: that stays on the dead letter, the one place redaction scrubs."""
+    line = f"{action}: {outcome}." if outcome else f"{action}."
+    return f"{line} {error_class}; the error is on the dead letter." if error_class else line
 
 
 def fingerprint(error_class: str, message: str, topic: str) -> str:
@@ -228,7 +239,7 @@ class DeadLetter(models.Model):
     # --- closing by hand ---------------------------------------------------------------
 
     def _close(self, status: str, actor: Actor, note: str) -> bool:
-        note = note.strip()
+        note = textsafe.for_field(DeadLetter, "note", note.strip())
         if not note:
             raise ValueError("a note is required: say why")
         now = timezone.now()
@@ -280,6 +291,13 @@ class ReplayRecord(models.Model):
         kind = "dry run" if self.dry_run else "replay"
         return f"{kind} of {self.dead_letter_id}: {self.outcome}"
 
+    @property
+    def error_class(self) -> str:
+        """The exception class its error starts with ("module.Class: message"), or ""
+        when the error is a note of ours (skipped, not open)."""
+        head = self.error.split(":", 1)[0] if ":" in self.error else ""
+        return head if _CLASS_NAME.fullmatch(head) else ""
+
     @classmethod
     def build(
         cls, dead_letter: DeadLetter, user: Any, source: str, outcome: str, duration_ms: float, *, error: str = "",
@@ -289,12 +307,12 @@ class ReplayRecord(models.Model):
         return cls(
             dead_letter=dead_letter,
             actor=user,
-            source=source[:20],
+            source=textsafe.for_field(cls, "source", source),
             dry_run=dry_run,
             duration_ms=duration_ms,
             outcome=outcome,
-            error=(f"{error}\n\n{traceback}".strip() if traceback else error)[:20_000],
-            summary=summary[:500],
+            error=textsafe.clean(f"{error}\n\n{traceback}".strip() if traceback else error, 20_000),
+            summary=textsafe.for_field(cls, "summary", summary),
             payload_revision=revision,
         )
 

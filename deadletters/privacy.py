@@ -3,60 +3,43 @@ customer's data, so they scrub and export their own copies."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.db.models import Q
 from django.dispatch import receiver
 
+from deadletters.batches import BatchItem, ReplayBatch
 from deadletters.models import DeadLetter, ReplayRecord
-from webhooks.privacy import ERASED, needle_pattern, replace_text
+from webhooks.erasure import ERASED, scrub_texts
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
 
-TEXT_FIELDS = ("error_message", "traceback", "last_replay_error", "note")
-
-
-def _mentioning(shop_domain: str, event_ids: list[int], pattern: re.Pattern[str] | None) -> list[DeadLetter]:
-    letters = DeadLetter.objects.filter(shop_domain=shop_domain)
-    found = []
-    for letter in letters.iterator(chunk_size=500):
-        text = " ".join(str(getattr(letter, f)) for f in TEXT_FIELDS) + str(letter.attempts)
-        if letter.event_id in event_ids or (pattern is not None and pattern.search(text)):
-            found.append(letter)
-    return found
+TEXT_FIELDS = ("error_message", "traceback", "last_replay_error", "note", "attempts")
 
 
 @receiver(collect_customer_data, dispatch_uid="deadletters.collect_customer_data")
-def collect(sender: type, shop_domain: str, event_ids: list[int], needles: list[str], **kwargs: Any) -> dict[str, Any]:
+def collect(sender: type, shop_domain: str, event_ids: list[int], **kwargs: Any) -> dict[str, Any]:
+    """The dead letters of the customer's events: exactly those the subject index found."""
+    letters = DeadLetter.objects.filter(shop_domain=shop_domain, event_id__in=list(event_ids)).order_by("pk")
     items = [
         {
             "id": letter.pk, "event_id": letter.event_id, "topic": letter.topic, "status": letter.status,
             "created_at": letter.created_at.isoformat(), "error_class": letter.error_class,
             "error_message": letter.error_message, "attempts": letter.attempts,
         }
-        for letter in _mentioning(shop_domain, list(event_ids), needle_pattern(needles))
+        for letter in letters
     ]
     return {"section": "dead_letters", "items": items}
 
 
 @receiver(customer_redacted, dispatch_uid="deadletters.scrub_customer")
 def scrub_customer(sender: type, shop_domain: str, needles: list[str], **kwargs: Any) -> int:
-    pattern = needle_pattern(needles)
-    if pattern is None:
-        return 0
-    changed = 0
-    for letter in DeadLetter.objects.filter(shop_domain=shop_domain).iterator(chunk_size=500):
-        values = {f: getattr(letter, f) for f in (*TEXT_FIELDS, "attempts")}
-        clean = {f: replace_text(v, pattern) for f, v in values.items()}
-        if clean != values:
-            DeadLetter.objects.filter(pk=letter.pk).update(**clean)
-            changed += 1
-    for record in ReplayRecord.objects.filter(dead_letter__shop_domain=shop_domain).iterator(chunk_size=500):
-        values = {"error": record.error, "summary": record.summary}
-        clean = {f: replace_text(v, pattern) for f, v in values.items()}
-        if clean != values:
-            ReplayRecord.objects.filter(pk=record.pk).update(**clean)
-    return changed
+    """The customer's identifying strings out of the shop's dead letters, their replay
+    records, and replay batches: what operators typed (description, pause reasons in the
+    history) and the report's lines (ids and classes, but they may predate that rule)."""
+    changed = scrub_texts(DeadLetter.objects.filter(shop_domain=shop_domain), TEXT_FIELDS, needles)
+    changed += scrub_texts(ReplayRecord.objects.filter(dead_letter__shop_domain=shop_domain), ["error", "summary"], needles)
+    changed += scrub_texts(BatchItem.objects.filter(shop_domain=shop_domain), ["error", "error_class"], needles)
+    return changed + scrub_texts(ReplayBatch.objects.all(), ["description", "pause_reason", "history"], needles)
 
 
 @receiver(shop_redacted, dispatch_uid="deadletters.erase_shop")
@@ -66,7 +49,7 @@ def erase_shop(sender: type, shop_domain: str, **kwargs: Any) -> int:
     for letter in letters.iterator(chunk_size=500):
         attempts = [{**a, "error": a.get("error", "").split(":")[0]} for a in letter.attempts or []]
         DeadLetter.objects.filter(pk=letter.pk).update(
-            error_message=ERASED, traceback="", last_replay_error="", attempts=attempts
+            error_message=ERASED, traceback="", last_replay_error="", note="", attempts=attempts
         )
     ReplayRecord.objects.filter(dead_letter__shop_domain=shop_domain).filter(~Q(error="")).update(error=ERASED)
     return letters.count()

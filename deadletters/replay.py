@@ -43,6 +43,7 @@ from deadletters.models import (
     ReplayRecord,
     _replayable,
     _user_or_none,
+    audit_line,
     fingerprint,
 )
 from webhooks import handlers, processing, textsafe
@@ -358,7 +359,8 @@ def _claim(ids: list[int]) -> tuple[datetime, dict[int, DeadLetter], set[int]]:
 def _reopen_values(now: datetime, error_line: str, *, counted: bool) -> dict[str, Any]:
     values: dict[str, Any] = {"status": DeadLetterStatus.OPEN, "replay_lease_expires_at": None, "updated_at": now}
     if counted:
-        values.update(replay_count=F("replay_count") + 1, last_replayed_at=now, last_replay_error=error_line)
+        values.update(replay_count=F("replay_count") + 1, last_replayed_at=now,
+                      last_replay_error=textsafe.for_field(DeadLetter, "last_replay_error", error_line))
     return values
 
 
@@ -369,18 +371,20 @@ def _failure_values(
     history (appended to here) and in the replay records."""
     if not result.error_class:
         return {}
+    error_class = textsafe.for_field(DeadLetter, "error_class", result.error_class)
+    error_message = textsafe.for_field(DeadLetter, "error_message", result.error_message)
     return {
-        "error_class": result.error_class[:255],
-        "error_message": result.error_message,
-        "traceback": result.traceback,
-        "fingerprint": fingerprint(result.error_class, result.error_message, dead_letter.topic),
+        "error_class": error_class,
+        "error_message": error_message,
+        "traceback": textsafe.for_field(DeadLetter, "traceback", result.traceback),
+        "fingerprint": fingerprint(error_class, error_message, dead_letter.topic),
         "attempts": [*attempts, {
             "number": result.number,
             "trigger": trigger,
             "started_at": result.started_at.isoformat(),
             "duration_ms": round(result.duration_ms, 1),
             "outcome": result.outcome,
-            "error": error_line[:2000],
+            "error": textsafe.clean(error_line, 2000),
         }],
     }
 
@@ -398,8 +402,7 @@ def _log_entries(user: Any, message: str, items: list[tuple[DeadLetter, ReplayRe
             object_id=str(dead_letter.pk),
             object_repr=str(dead_letter)[:200],
             action_flag=CHANGE,
-            change_message=f"{message}: {record.get_outcome_display()}." + (
-                f" {record.error.split(chr(10), 1)[0][:200]}" if record.error else ""),
+            change_message=audit_line(message, record.get_outcome_display(), record.error_class),
         )
         for dead_letter, record in items
     ])

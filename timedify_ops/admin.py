@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -25,6 +26,20 @@ def _run_link(run: JobRun) -> SafeString:
     return format_html('<a href="{}">{} run {}</a>', url, run.task, run.pk)
 
 
+class ScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Numbers checked where they enter: a schedule every -5 minutes, or every million
+    years, is a form error rather than a schedule that never (or always) runs."""
+
+    minutes = forms.IntegerField(required=False, min_value=1, max_value=525_600,
+                                 help_text="For the Minutes type: 1 to 525600 (a year).")
+    repeats = forms.IntegerField(min_value=-1, max_value=1_000_000, initial=-1,
+                                 help_text="Runs left: -1 forever, 0 never again, up to 1000000.")
+
+    class Meta:
+        model = Schedule
+        fields = ("minutes", "repeats")  # the admin adds the rest of its fieldsets
+
+
 admin.site.unregister(Schedule)
 
 
@@ -32,6 +47,7 @@ admin.site.unregister(Schedule)
 class TimedifyScheduleAdmin(ScheduleAdmin):
     """django-q2's schedule admin, unchanged, plus "Run now" and the run history."""
 
+    form = ScheduleForm
     list_display = (*ScheduleAdmin.list_display, "run_history")
     readonly_fields = (*getattr(ScheduleAdmin, "readonly_fields", ()), "run_history")
     actions = ["run_now"]

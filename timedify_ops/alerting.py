@@ -37,15 +37,6 @@ def _percentile(qs: Any, n: int, fraction: float) -> float | None:
     return qs.order_by("ack_latency_ms").values_list("ack_latency_ms", flat=True)[rank]
 
 
-def parse_gaps(entries: list[str]) -> dict[str, int]:
-    gaps = {}
-    for entry in entries:
-        topic, _, minutes = entry.rpartition("=")
-        if topic and minutes.strip().isdigit():
-            gaps[topic.strip()] = int(minutes)
-    return gaps
-
-
 def latest_health() -> dict[str, Any]:
     """The latest scheduled health result if it is fresh, else a new check."""
     limit = timezone.now() - timedelta(seconds=settings.ALERT_HEALTH_MAX_AGE_SECONDS)
@@ -64,7 +55,8 @@ def evaluate() -> dict[str, Any]:
     "error_rate_pct", "p95_ms", "p99_ms", "slo", "dead_letters_open", "silent_topics",
     "health"}. Reads only; `check()` notifies."""
     from deadletters.models import DeadLetter
-    from webhooks.models import EventStatus, WebhookEvent
+    from webhooks.compliance import WARN_DAYS
+    from webhooks.models import ComplianceRequest, EventStatus, WebhookEvent
 
     if not check_database()["ok"]:
         return {"level": 3, "reasons": ["database down"], "health": {"status": "down"}}
@@ -95,9 +87,13 @@ def evaluate() -> dict[str, Any]:
         level2.append(f"response time p95 {p95:.0f} ms > {settings.ALERT_RESPONSE_MS:.0f} ms")
     if dead_open > settings.ALERT_DEADLETTERS_MAX:
         level2.append(f"{dead_open} open dead letters > {settings.ALERT_DEADLETTERS_MAX}")
+    ComplianceRequest.objects.mark_overdue(now)
+    compliance = ComplianceRequest.objects.needing_attention(now).count()
+    if compliance:
+        level2.append(f"{compliance} compliance requests failed or within {WARN_DAYS} days of their deadline")
 
     silent = {}
-    for topic, gap in parse_gaps(settings.ALERT_TOPIC_GAPS).items():
+    for topic, gap in settings.ALERT_TOPIC_GAPS.items():
         last = (
             WebhookEvent.objects.filter(topic=topic, synthetic=False)
             .order_by("-received_at")
@@ -128,6 +124,7 @@ def evaluate() -> dict[str, Any]:
         "p99_ms": p99,
         "slo": slo,
         "dead_letters_open": dead_open,
+        "compliance_needing_attention": compliance,
         "silent_topics": silent,
         "health": {"status": health.get("status"), "reasons": health.get("reasons", [])},
     }

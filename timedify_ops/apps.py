@@ -6,7 +6,7 @@ class TimedifyOpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from timedify_ops import checks  # noqa: F401  (registers system checks)
+        from timedify_ops import checks, privacy  # noqa: F401  (system checks, privacy receivers)
         from timedify_ops.adminsecurity import require_change_permission_for_task_resubmit
 
         require_change_permission_for_task_resubmit()

@@ -7,6 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from timedify_ops.env import DECLARED
+
 
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -37,4 +39,23 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="timedify_ops.E004",
             )
         )
+    return problems
+
+
+@register()
+def check_numeric_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every numeric setting within the range its environment variable declares
+    (timedify_ops/env.py), also when it was set some other way than the environment."""
+    problems: list[CheckMessage] = []
+    for name, bounds in DECLARED.items():
+        if not hasattr(settings, name):
+            continue  # read into another setting (Q_WORKERS is Q_CLUSTER["workers"])
+        value = getattr(settings, name)
+        if value is None:
+            continue  # Django's "off" (AXES_IPWARE_PROXY_COUNT 0 is stored as None)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            problem = bounds.problem(item)
+            if problem:
+                problems.append(Error(f"{name}: {problem}", id="timedify_ops.E010"))
+                break
     return problems

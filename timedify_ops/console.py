@@ -7,6 +7,9 @@ import zlib
 
 from django.core.management.base import OutputWrapper
 from rich.console import Console
+from rich.text import Text
+
+from webhooks import textsafe
 
 STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "down": "bold red"}
 TOPIC_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green")
@@ -41,6 +44,13 @@ def console_for(out: OutputWrapper, *, no_color: bool = False, force_color: bool
         highlight=False,
         soft_wrap=not tty,
     )
+
+
+def inert(value: object, style: str = "") -> Text:
+    """Stored text (a topic, a shop, an error) as a rich Text: never read as markup, and
+    with control characters shown as escapes, so no stored value can style or move the
+    terminal (an ANSI sequence in a topic would)."""
+    return Text(textsafe.printable(value), style=style)
 
 
 def topic_colour(topic: str) -> str:

@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from timedify_ops import charts, series, stats
-from webhooks.models import ForwardDestination
+from webhooks.models import ComplianceRequest, ForwardDestination
 
 DEADLETTER_LIST = "/admin/deadletters/deadletter/"
 
@@ -55,6 +55,8 @@ def dashboard_context() -> dict[str, Any]:
         "breakers": stats.breakers(),
         "schedules": stats.schedules(),
         "db": stats.database(),
+        "compliance_open": ComplianceRequest.objects.open().count(),
+        "compliance_attention": ComplianceRequest.objects.needing_attention().count(),
         "refresh_seconds": settings.OPS_DASHBOARD_REFRESH_SECONDS,
     }
 

@@ -111,7 +111,7 @@ def seed(count: int = 240, *, days: int = 7, seed_value: int = 7) -> dict[str, i
     quiet.setLevel(logging.ERROR)
     with override_settings(WEBHOOK_RETRY_DELAYS=[0.0, 0.0, 0.0, 0.0]):
         for event_id, _ in created:
-            processing.process_event(event_id, trigger="worker")
+            processing.process_until_settled(event_id, trigger="worker")
     quiet.setLevel(level)
     _age(created)
     statuses: dict[str, int] = {}

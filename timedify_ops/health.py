@@ -134,19 +134,6 @@ def check_dead_letters() -> dict[str, Any]:
     return {"ok": True, "open": n}
 
 
-def parse_targets(entries: list[str]) -> dict[str, str]:
-    """HEALTH_TARGETS entries "name=url" (a bare url is named after its host)."""
-    from urllib.parse import urlsplit
-
-    targets = {}
-    for entry in entries:
-        name, sep, url = entry.partition("=")
-        if not sep or "://" in name:
-            name, url = urlsplit(entry).netloc or entry, entry
-        targets[name.strip()] = url.strip()
-    return targets
-
-
 def check_target(url: str) -> dict[str, Any]:
     """GET one HTTP target: down when unreachable, timed out or the wrong status;
     slow (degraded) above HEALTH_TARGET_SLOW_MS."""
@@ -170,7 +157,7 @@ def check_target(url: str) -> dict[str, Any]:
     return result
 
 
-def full_health(targets: list[str] | None = None) -> dict[str, Any]:
+def full_health(targets: dict[str, str] | None = None) -> dict[str, Any]:
     """Every check, then one verdict: {"status": "ok" | "degraded" | "down", "reasons": [str],
     "checks": {name: {"ok": bool, ...}}, "timestamp": iso}. Alerting and the dashboard read
     this shape from the latest health_check run: keep it."""
@@ -185,8 +172,8 @@ def full_health(targets: list[str] | None = None) -> dict[str, Any]:
         checks["queue"] = check_queue()
         checks["stuck_events"] = check_stuck_events()
         checks["dead_letters"] = check_dead_letters()
-    entries = settings.HEALTH_TARGETS if targets is None else targets
-    for name, url in parse_targets(entries).items():
+    # HEALTH_TARGETS is read and validated once, in settings (timedify_ops.env.envpairs).
+    for name, url in (settings.HEALTH_TARGETS if targets is None else targets).items():
         key = f"target:{name}"
         checks[key] = check_target(url)
         # An unreachable or wrong target is an outage of what we watch; a slow one is not.

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from timedify_ops.models import JobRun, JobStatus
+from webhooks import textsafe
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +156,13 @@ def execute(
     except Exception as exc:  # noqa: BLE001  (the run records any failure, then the caller decides)
         logger.exception("job %s failed", name)
         run.status = JobStatus.FAILED
-        run.summary = f"{type(exc).__name__}: {exc}"[:500]
-        run.traceback = tb.format_exc()
+        # The exception's text may hold anything (a target's answer, NUL): stored cleaned.
+        run.summary = textsafe.for_field(JobRun, "summary", f"{type(exc).__name__}: {exc}")
+        run.traceback = textsafe.for_field(JobRun, "traceback", tb.format_exc())
     else:
         run.status = outcome.status
-        run.summary = outcome.summary[:500]
-        run.details = outcome.details
+        run.summary = textsafe.for_field(JobRun, "summary", outcome.summary)
+        run.details = textsafe.clean_json(outcome.details)
     run.finished_at = timezone.now()
     run.duration_ms = round((time.perf_counter() - t0) * 1000, 2)
     _record(run)

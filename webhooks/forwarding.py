@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import requests
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.utils import timezone
 
 from webhooks.errors import PermanentError, RetryLater
 from webhooks.models import ForwardDestination, TopicRoute
@@ -117,8 +115,11 @@ def signed_request(event: WebhookEvent) -> tuple[bytes, dict[str, str]]:
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> requests.Response:
-    """POST with a connect timeout and a deadline on the whole exchange: `requests` only
-    bounds each socket read, so the body is streamed and the clock checked between reads."""
+    """POST exactly once, with a connect timeout and a deadline on the whole exchange:
+    `requests` only bounds each socket read, so the body is streamed and the clock checked
+    between reads. Once: no redirect is followed and `requests.post` retries nothing (its
+    adapter's max_retries is 0), so the POSTs one event causes are bounded by its attempts
+    (docs/handlers.md, "Bounded side effects")."""
     total: float = settings.FORWARD_TIMEOUT
     deadline = time.monotonic() + total
     response = requests.post(
@@ -168,7 +169,6 @@ def forward(ctx: HandlerContext, dest: ForwardDestination) -> str:
     if dest.record_failure(error.split(": ", 1)[0] if error.startswith("HTTP ") else error):
         # The breaker is open now: the event waits for the probe instead of burning its
         # retries (and dying) against an endpoint known to be down.
-        until = (dest.opened_at or timezone.now()) + timedelta(seconds=settings.FORWARD_BREAKER_COOLDOWN_SECONDS)
-        raise RetryLater(until, f"destination {dest.name!r}: circuit opened after {error}")
+        raise RetryLater(dest.reopen_at(), f"destination {dest.name!r}: circuit opened after {error}", waiting_for=dest.waiting_key)
     raise ForwardFailed(error)
 

@@ -33,11 +33,13 @@ def scope(**values: Any) -> Iterator[dict[str, Any]]:
 
 
 def scoped(func: F) -> F:
-    """Run `func` in its own scope; its first positional argument is the event's pk."""
+    """Run `func` in a scope of its own, opened empty: the function binds the event's pk
+    and webhook id once it has read the event (a task's first argument is not always the
+    pk: the intake's task is called with the provider and the delivery id)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with scope(event_pk=args[0] if args else kwargs.get("event_id")):
+        with scope():
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

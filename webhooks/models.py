@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from webhooks.errors import RetryLater
+from webhooks.breaker import BreakerState as BreakerState  # re-exported: admin, forwarding
+from webhooks.breaker import CircuitBreaker
 
 if TYPE_CHECKING:
     from webhooks.retention import Deletion
@@ -166,7 +167,9 @@ class WebhookEvent(models.Model):
     api_version = models.CharField(max_length=20, blank=True, help_text="The API version of the payload.")
     triggered_at = models.DateTimeField(null=True, blank=True, help_text="When the provider says it happened.")
     received_at = models.DateTimeField(default=timezone.now, help_text="When the console stored it.")
-    headers = models.JSONField(default=dict, blank=True, help_text="Request headers, signatures redacted.")
+    headers = models.JSONField(
+        default=dict, blank=True, help_text="Request headers as stored by the intake's one policy: secrets redacted."
+    )
     payload = models.JSONField(default=dict, blank=True, help_text="The JSON body as delivered.")
     status = models.CharField(max_length=20, choices=EventStatus.choices, default=EventStatus.RECEIVED)
     attempts = models.PositiveIntegerField(default=0, help_text="Handler attempts so far, replays included.")
@@ -180,9 +183,17 @@ class WebhookEvent(models.Model):
         null=True, blank=True, help_text="While processing: when the claim lapses and the sweeper may retry."
     )
     next_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="A waiting event (open circuit breaker) is not picked before this."
+        null=True, blank=True, help_text="A waiting event (retry back-off, open circuit breaker) is not picked before this."
     )
     last_enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When it was last handed to a worker.")
+    # db_default: the intake's INSERT names its columns (webhooks.store) and leaves these out.
+    failures = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Failed attempts counted against the retry budget, worker deaths included."
+    )
+    waiting_for = models.CharField(
+        max_length=120, blank=True, default="", db_default="",
+        help_text="While it waits: the breaker it waits for (destination:<id> or topic:<topic>); resume releases it.",
+    )
     synthetic = models.BooleanField(default=False, help_text="A synthetic test delivery: left out of SLO figures.")
     redacted_at = models.DateTimeField(null=True, blank=True, help_text="When personal data was scrubbed from it.")
     subjects_indexed_at = models.DateTimeField(
@@ -287,30 +298,14 @@ class RejectedDelivery(models.Model):
         return f"{self.provider} {self.reason} {self.hour:%Y-%m-%d %H}:00 x{self.count}"
 
 
-class BreakerState(models.TextChoices):
-    CLOSED = "closed", "Closed (deliveries flow)"
-    OPEN = "open", "Open (deliveries wait)"
-    HALF_OPEN = "half_open", "Half-open (one probe)"
-
-
-class ForwardDestination(models.Model):
+class ForwardDestination(CircuitBreaker):
     """An HTTP endpoint events can be forwarded to, with its circuit breaker."""
 
     name = models.CharField(max_length=100, unique=True, help_text="A short name staff recognise, e.g. app-orders.")
     url = models.URLField(max_length=500, help_text="Where the original body is POSTed, re-signed.")
-    paused = models.BooleanField(default=False, help_text="Paused by staff: events wait until it is resumed.")
-    state = models.CharField(max_length=20, choices=BreakerState.choices, default=BreakerState.CLOSED)
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    opened_at = models.DateTimeField(null=True, blank=True, help_text="When the breaker last opened.")
-    last_failure_at = models.DateTimeField(null=True, blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, help_text="The last failure, one line.")
-    paused_at = models.DateTimeField(null=True, blank=True, help_text="When staff paused it.")
-    paused_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="Who paused it.",
-    )
-    updated_at = models.DateTimeField(auto_now=True)
+
+    threshold_setting = "FORWARD_BREAKER_THRESHOLD"
+    cooldown_setting = "FORWARD_BREAKER_COOLDOWN_SECONDS"
 
     class Meta:
         ordering = ["name"]
@@ -318,84 +313,41 @@ class ForwardDestination(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    # The breaker. Every transition is one conditional UPDATE on this row, so two workers
-    # never both take the half-open probe; the forward handler runs outside the event's
-    # transaction (atomic=False), so these writes survive a failed delivery.
+    # The forward handler runs outside the event's transaction (atomic=False), so the
+    # breaker's writes survive a failed delivery.
 
-    def admit(self, now: datetime | None = None) -> bool:
-        """May a delivery go now? Returns True for the one half-open probe, False for a
-        closed breaker; raises RetryLater while paused, open, or probed by another worker."""
-        now = now or timezone.now()
-        self.refresh_from_db()
-        if self.paused:
-            recheck = now + timedelta(seconds=settings.FORWARD_PAUSED_RECHECK_SECONDS)
-            raise RetryLater(recheck, f"destination {self.name!r} is paused")
-        if self.state == BreakerState.CLOSED:
-            return False
-        ready_at = (self.opened_at or now) + timedelta(seconds=settings.FORWARD_BREAKER_COOLDOWN_SECONDS)
-        if now < ready_at:
-            raise RetryLater(ready_at, f"destination {self.name!r}: circuit {self.state}, next probe after cool-down")
-        # Open past its cool-down, or a half-open probe that never reported back: claim the
-        # probe. opened_at doubles as the claim token, and restarts the cool-down.
-        won = ForwardDestination.objects.filter(
-            pk=self.pk, state=self.state, opened_at=self.opened_at, paused=False
-        ).update(state=BreakerState.HALF_OPEN, opened_at=now)
-        if won != 1:
-            again = now + timedelta(seconds=settings.FORWARD_BREAKER_COOLDOWN_SECONDS)
-            raise RetryLater(again, f"destination {self.name!r}: another worker is probing")
-        self.state, self.opened_at = BreakerState.HALF_OPEN, now
-        return True
+    @property
+    def label(self) -> str:
+        return f"destination {self.name!r}"
 
-    def record_success(self) -> None:
-        ForwardDestination.objects.filter(pk=self.pk).update(
-            state=BreakerState.CLOSED, consecutive_failures=0, opened_at=None, last_success_at=timezone.now(),
-            last_error="", updated_at=timezone.now(),
-        )
-        self.refresh_from_db()
+    @property
+    def waiting_key(self) -> str:
+        return f"destination:{self.pk}"
 
-    def record_failure(self, error: str) -> bool:
-        """Count a failed delivery; returns True when the breaker is open afterwards."""
-        now = timezone.now()
-        ForwardDestination.objects.filter(pk=self.pk).update(
-            consecutive_failures=F("consecutive_failures") + 1, last_failure_at=now, last_error=error[:1000],
-            updated_at=now,
-        )
-        self.refresh_from_db()
-        trips = self.state == BreakerState.HALF_OPEN or (
-            self.state == BreakerState.CLOSED and self.consecutive_failures >= settings.FORWARD_BREAKER_THRESHOLD
-        )
-        if trips:
-            ForwardDestination.objects.filter(pk=self.pk, state=self.state).update(
-                state=BreakerState.OPEN, opened_at=now
-            )
-            self.refresh_from_db()
-        return self.state == BreakerState.OPEN
 
-    def pause(self, actor: Any = None) -> bool:
-        """Stop deliveries: events wait. False when it was already paused."""
-        changed = ForwardDestination.objects.filter(pk=self.pk, paused=False).update(
-            paused=True, paused_at=timezone.now(), paused_by=actor, updated_at=timezone.now()
-        )
-        self.refresh_from_db()
-        return changed == 1
+class TopicBreaker(CircuitBreaker):
+    """The circuit breaker of one topic: a handler that keeps failing (its upstream is
+    down) opens it, and the topic's events wait without burning attempts while the other
+    topics flow. Created on the topic's first failure."""
 
-    def resume(self, actor: Any = None) -> bool:
-        """Let deliveries flow again and release the events that waited for it at once
-        (the sweeper picks them up on its next pass). False when it was not paused."""
-        changed = ForwardDestination.objects.filter(pk=self.pk, paused=True).update(
-            paused=False, paused_at=None, paused_by=None, updated_at=timezone.now()
-        )
-        self.refresh_from_db()
-        if changed == 1:
-            now = timezone.now()
-            WebhookEvent.objects.filter(
-                status=EventStatus.RECEIVED, next_attempt_at__gt=now, last_error__contains=f"destination {self.name!r}"
-            ).update(next_attempt_at=now)
-        return changed == 1
+    topic = models.CharField(max_length=100, unique=True, help_text="The webhook topic, e.g. orders/create.")
 
-    def reset(self) -> None:
-        """Close the breaker by hand (staff know the endpoint is back)."""
-        self.record_success()
+    threshold_setting = "TOPIC_BREAKER_THRESHOLD"
+    cooldown_setting = "TOPIC_BREAKER_COOLDOWN_SECONDS"
+
+    class Meta:
+        ordering = ["topic"]
+
+    def __str__(self) -> str:
+        return self.topic
+
+    @property
+    def label(self) -> str:
+        return f"topic {self.topic!r}"
+
+    @property
+    def waiting_key(self) -> str:
+        return f"topic:{self.topic}"
 
 
 class TopicRoute(models.Model):
@@ -435,6 +387,10 @@ class CustomerDataExport(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            # Viewing the list is not enough to take a customer's data away: see the admin.
+            ("download_customerdataexport", "Can download customer data exports"),
+        ]
         indexes = [
             # Redaction deletes a customer's exports; the admin filters by shop.
             models.Index(fields=["shop_domain", "customer_id"], name="webhooks_export_customer"),
@@ -444,5 +400,6 @@ class CustomerDataExport(models.Model):
         return f"data export for customer {self.customer_id} of {self.shop_domain}"
 
 
+from webhooks.compliance import ComplianceRequest  # noqa: E402,F401  (a model of this app)
 from webhooks.revisions import PayloadRevision  # noqa: E402,F401  (a model of this app)
 from webhooks.subject_index import EventSubject  # noqa: E402,F401  (a model of this app)

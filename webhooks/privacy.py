@@ -1,145 +1,84 @@
-"""Finding, exporting and scrubbing one customer's (or one shop's) personal data.
+"""Finding, exporting and erasing one customer's (or one shop's) personal data.
 
-Shopify's mandatory privacy webhooks name a customer by id, e-mail and phone. An event
-"mentions" the customer when its payload carries one of those (or is one of the orders
-to redact). In a mentioning payload every personal field (e-mail, phone, names, address
-lines, coordinates, browser IP, notes) is replaced; ids, amounts, topics and times stay.
-The strings removed then become needles scrubbed from every other stored text of the
-shop (other payloads, error messages, tracebacks), and listeners of `customer_redacted`
-scrub their own copies (dead letters).
+Shopify's mandatory privacy webhooks name a customer by id, e-mail and phone (and the
+orders to redact). The customer's events are found through the subject index (plus the
+shop's events not indexed yet, read one by one): `customer_events`. A data request exports
+exactly those; a redaction erases, inside each, the objects that belong to the customer
+(webhooks.erasure), and then removes the identifying strings it erased (e-mails, phones,
+full names) from our own free texts: last errors, attempts, other exports here, and, via
+the `customer_redacted` signal, the dead letters, replay records and reports, job runs,
+the admin log and django-q2's task rows. docs/handlers.md lists every place.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 
+from webhooks import subjects, textsafe
+from webhooks.erasure import ERASED, Found, Owner, erase_owned, scrub_texts
 from webhooks.models import CustomerDataExport, EventAttempt, Shop, WebhookEvent
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
 from webhooks.subject_index import EventSubject
 
-REDACTED = "[redacted]"
-ERASED = "[erased: shop redacted]"
-# Keys whose value is personal wherever they appear in a payload that mentions the customer.
-PERSONAL_KEYS = {
-    "email", "contact_email", "phone", "first_name", "last_name", "address1", "address2", "city", "zip",
-    "province", "company", "latitude", "longitude", "browser_ip", "note", "customer_email",
-}
-# "name" is a person's name only in a person or an address (elsewhere: a product, "#1001").
-PERSON_MARKERS = {"first_name", "last_name", "address1", "email", "phone"}
-# Needles shorter than this would match too much (initials, "NY").
-MIN_NEEDLE = 3
+__all__ = ["ERASED", "Customer", "build_export", "customer_events", "erase_shop", "redact_customer"]
 
 
 @dataclass
-class Customer:
-    customer_id: str
-    email: str = ""
-    phone: str = ""
-    order_ids: set[str] = field(default_factory=set)
+class Customer(Owner):
+    """The customer a privacy request is about."""
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Customer:
         from webhooks.errors import PayloadInvalid
 
         customer = payload.get("customer")
-        if not isinstance(customer, dict) or customer.get("id") in (None, ""):
+        cid = subjects.normalise(subjects.CUSTOMER_ID, customer.get("id")) if isinstance(customer, dict) else None
+        if not isinstance(customer, dict) or cid is None:
             raise PayloadInvalid("payload has no customer.id")
         orders = payload.get("orders_to_redact") or payload.get("orders_requested") or []
+        order_ids = {subjects.normalise(subjects.ORDER_ID, o) for o in orders} if isinstance(orders, list) else set()
         return cls(
-            customer_id=str(customer["id"]),
+            customer_id=cid,
             email=str(customer.get("email") or "").strip(),
             phone=str(customer.get("phone") or "").strip(),
-            order_ids={str(o) for o in orders if o is not None} if isinstance(orders, list) else set(),
+            order_ids={o for o in order_ids if o is not None},
         )
 
-    @property
-    def needles(self) -> set[str]:
-        return {n for n in (self.email, self.phone) if len(n) >= MIN_NEEDLE}
+    def pairs(self, order_ids: set[str] | None = None) -> list[tuple[str, Any]]:
+        """The subject-index keys that lead to this customer's events."""
+        pairs: list[tuple[str, Any]] = [(subjects.CUSTOMER_ID, self.customer_id)]
+        pairs += [(kind, value) for kind, value in ((subjects.EMAIL, self.email), (subjects.PHONE, self.phone)) if value]
+        return pairs + [(subjects.ORDER_ID, o) for o in sorted(order_ids if order_ids is not None else self.order_ids)]
 
 
-def _walk_dicts(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        yield value
-        for v in value.values():
-            yield from _walk_dicts(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _walk_dicts(v)
+def _events(shop_domain: str, pairs: list[tuple[str, Any]], exclude: set[int]) -> list[WebhookEvent]:
+    """The shop's events the index lists under any of `pairs`, and its unindexed events
+    whose payload mentions one of them (read one by one: few, those still waiting)."""
+    keys = {(kind, subjects.normalise(kind, value)) for kind, value in pairs}
+    shop_events = WebhookEvent.objects.filter(shop_domain=shop_domain).exclude(pk__in=exclude)
+    found = list(shop_events.mentioning_any(pairs).order_by("pk"))
+    for event in shop_events.unindexed().order_by("pk").iterator(chunk_size=200):
+        if any((s.kind, s.value) in keys for s in subjects.extract(event.topic, event.payload)):
+            found.append(event)
+    return found
 
 
-def mentions(event: WebhookEvent, who: Customer) -> bool:
-    payload = event.payload
-    text = json.dumps(payload, ensure_ascii=False).lower()
-    if any(n.lower() in text for n in who.needles):
-        return True
-    if event.topic.startswith("orders/") and isinstance(payload, dict) and str(payload.get("id")) in who.order_ids:
-        return True
-    for d in _walk_dicts(payload):
-        if str(d.get("customer_id", "")) == who.customer_id:
-            return True
-        customer = d.get("customer")
-        if isinstance(customer, dict) and str(customer.get("id", "")) == who.customer_id:
-            return True
-    return False
-
-
-def scrub_personal(value: Any, found: set[str]) -> Any:
-    """A copy of `value` with personal fields replaced; their string values go in `found`."""
-    if isinstance(value, list):
-        return [scrub_personal(v, found) for v in value]
-    if not isinstance(value, dict):
-        return value
-    person = bool(PERSON_MARKERS & value.keys())
-    out: dict[str, Any] = {}
-    for key, v in value.items():
-        if (key in PERSONAL_KEYS or (key == "name" and person)) and v not in (None, "", [], {}):
-            if isinstance(v, str) and len(v.strip()) >= MIN_NEEDLE:
-                found.add(v.strip())
-            out[key] = REDACTED if isinstance(v, str) else None
-        else:
-            out[key] = scrub_personal(v, found)
-    return out
-
-
-def needle_pattern(needles: Iterable[str]) -> re.Pattern[str] | None:
-    ordered = sorted({n for n in needles if len(n) >= MIN_NEEDLE}, key=len, reverse=True)
-    if not ordered:
-        return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in ordered) + r")(?!\w)", re.IGNORECASE)
-
-
-def replace_text(value: Any, pattern: re.Pattern[str] | None) -> Any:
-    """Replace needles in every string of a JSON value (keys included)."""
-    if pattern is None:
-        return value
-    if isinstance(value, str):
-        return pattern.sub(REDACTED, value)
-    if isinstance(value, list):
-        return [replace_text(v, pattern) for v in value]
-    if isinstance(value, dict):
-        return {replace_text(k, pattern): replace_text(v, pattern) for k, v in value.items()}
-    return value
-
-
-def mentioning_events(shop_domain: str, who: Customer) -> list[WebhookEvent]:
-    events = WebhookEvent.objects.filter(shop_domain=shop_domain).order_by("pk")
-    return [e for e in events.iterator(chunk_size=500) if mentions(e, who)]
+def customer_events(shop_domain: str, who: Customer) -> list[WebhookEvent]:
+    """Every stored event of the shop that mentions the customer: by id, e-mail or phone,
+    or one of the orders of the request. What a data request exports and a redaction reads."""
+    return _events(shop_domain, who.pairs(), set())
 
 
 def build_export(shop_domain: str, who: Customer, request_event: WebhookEvent, data_request_id: str) -> CustomerDataExport:
     """Collect what is stored about the customer into one export row (rebuilt, never
     duplicated, when the same request is processed again)."""
-    events = [e for e in mentioning_events(shop_domain, who) if e.pk != request_event.pk]
+    events = [e for e in customer_events(shop_domain, who) if e.pk != request_event.pk]
     sections: dict[str, list[dict[str, Any]]] = {}
     answers: list[tuple[Any, Any]] = collect_customer_data.send(
-        sender=WebhookEvent, shop_domain=shop_domain, customer_id=who.customer_id,
-        event_ids=[e.pk for e in events], needles=sorted(who.needles),
+        sender=WebhookEvent, shop_domain=shop_domain, customer_id=who.customer_id, event_ids=[e.pk for e in events],
     )
     for _receiver, answer in answers:
         if isinstance(answer, dict):
@@ -162,46 +101,69 @@ def build_export(shop_domain: str, who: Customer, request_event: WebhookEvent, d
     export, _ = CustomerDataExport.objects.update_or_create(
         event=request_event,
         defaults={
-            "shop_domain": shop_domain, "customer_id": who.customer_id, "data_request_id": data_request_id,
+            "shop_domain": textsafe.for_field(CustomerDataExport, "shop_domain", shop_domain),
+            "customer_id": textsafe.for_field(CustomerDataExport, "customer_id", who.customer_id),
+            "data_request_id": textsafe.for_field(CustomerDataExport, "data_request_id", data_request_id),
             "document": document, "item_count": count,
         },
     )
     return export
 
 
-def redact_customer(shop_domain: str, who: Customer) -> int:
-    """Scrub the customer from every stored text of the shop; returns events changed."""
+@dataclass
+class Redaction:
+    """What a customers/redact did, without personal data: the evidence it leaves."""
+
+    events_scrubbed: int = 0
+    texts_scrubbed: int = 0
+    exports_deleted: int = 0
+    event_ids: list[int] = field(default_factory=list)
+
+    def evidence(self) -> dict[str, int]:
+        return {"events_scrubbed": self.events_scrubbed, "texts_scrubbed": self.texts_scrubbed,
+                "exports_deleted": self.exports_deleted}
+
+
+def redact_customer(shop_domain: str, who: Customer) -> Redaction:
+    """Erase the customer from the shop's stored data (the module docstring says where)."""
     now = timezone.now()
-    found: set[str] = set(who.needles)
-    scrubbed: dict[int, Any] = {}
-    for event in mentioning_events(shop_domain, who):
-        scrubbed[event.pk] = scrub_personal(event.payload, found)
-    pattern = needle_pattern(found)
-    changed = 0
-    for event in WebhookEvent.objects.filter(shop_domain=shop_domain).order_by("pk").iterator(chunk_size=500):
-        payload = replace_text(scrubbed.get(event.pk, event.payload), pattern)
-        last_error = replace_text(event.last_error, pattern)
-        if payload != event.payload or last_error != event.last_error:
-            WebhookEvent.objects.filter(pk=event.pk).update(payload=payload, last_error=last_error, redacted_at=now)
-            event.payload = payload
-            # The index follows the payload: the erased e-mail and phone leave it.
-            EventSubject.objects.index(event)
-            changed += 1
-    for attempt in EventAttempt.objects.filter(event__shop_domain=shop_domain).iterator(chunk_size=500):
-        texts = {f: getattr(attempt, f) for f in ("error_message", "traceback", "summary")}
-        clean = {f: replace_text(v, pattern) for f, v in texts.items()}
-        if clean != texts:
-            EventAttempt.objects.filter(pk=attempt.pk).update(**clean)
-    # An export is nothing but this customer's data; others of the shop lose the needles.
-    CustomerDataExport.objects.filter(shop_domain=shop_domain, customer_id=who.customer_id).delete()
-    for export in CustomerDataExport.objects.filter(shop_domain=shop_domain):
-        document = replace_text(export.document, pattern)
-        if document != export.document:
-            CustomerDataExport.objects.filter(pk=export.pk).update(document=document)
-    customer_redacted.send(
-        sender=WebhookEvent, shop_domain=shop_domain, customer_id=who.customer_id, needles=sorted(found)
+    result = Redaction()
+    found = Found(emails={who.email} if who.email else set(), phones={who.phone} if who.phone else set())
+    owner = Owner(who.customer_id, who.email, who.phone, set(who.order_ids))
+    seen: set[int] = set()
+    pairs = who.pairs()
+    # Twice at most: the first round finds the customer's orders (by their customer), the
+    # second their refunds and fulfillments, which name only the order.
+    for _round in range(2):
+        for event in _events(shop_domain, pairs, seen):
+            seen.add(event.pk)
+            if erase_owned(event.topic, event.payload, owner, found):
+                WebhookEvent.objects.filter(pk=event.pk).update(payload=event.payload, redacted_at=now)
+                EventSubject.objects.index(event)  # the erased e-mails and phones leave the index
+                result.events_scrubbed += 1
+                result.event_ids.append(event.pk)
+        new_orders = found.order_ids - owner.order_ids
+        if not new_orders:
+            break
+        owner.order_ids |= new_orders
+        pairs = [(subjects.ORDER_ID, o) for o in sorted(new_orders)]
+    needles = sorted(found.needles)
+    shop_events = WebhookEvent.objects.filter(shop_domain=shop_domain)
+    result.texts_scrubbed += scrub_texts(shop_events, ["last_error"], needles)
+    result.texts_scrubbed += scrub_texts(
+        EventAttempt.objects.filter(event__shop_domain=shop_domain), ["error_message", "traceback", "summary"], needles
     )
-    return changed
+    # An export is nothing but this customer's data; others of the shop lose the needles.
+    result.exports_deleted, _ = CustomerDataExport.objects.filter(
+        shop_domain=shop_domain, customer_id=who.customer_id
+    ).delete()
+    result.texts_scrubbed += scrub_texts(CustomerDataExport.objects.filter(shop_domain=shop_domain), ["document"], needles)
+    answers: list[tuple[Any, Any]] = customer_redacted.send(
+        sender=WebhookEvent, shop_domain=shop_domain, customer_id=who.customer_id, needles=needles,
+        event_ids=sorted(seen),
+    )
+    result.texts_scrubbed += sum(int(answer) for _receiver, answer in answers if isinstance(answer, int))
+    return result
 
 
 def erase_shop(shop: Shop) -> int:
@@ -212,7 +174,7 @@ def erase_shop(shop: Shop) -> int:
         payload={}, last_error="", redacted_at=now, subjects_indexed_at=now
     )
     EventSubject.objects.filter(event__shop_domain=shop.domain).delete()
-    EventAttempt.objects.filter(event__shop_domain=shop.domain).update(error_message="", traceback="")
+    EventAttempt.objects.filter(event__shop_domain=shop.domain).update(error_message="", traceback="", summary="")
     CustomerDataExport.objects.filter(shop_domain=shop.domain).delete()
     Shop.objects.filter(pk=shop.pk).update(offline_token_ciphertext="", redacted_at=now, updated_at=now)
     shop.refresh_from_db()

@@ -1,39 +1,35 @@
 """Payload revisions answer privacy requests like the payloads they copy: a customer's
-redaction scrubs them, a shop's erases them, a data request exports them."""
+redaction erases what belongs to the customer in them and their strings everywhere, a
+shop's redaction erases them, a data request exports those of the customer's events."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.dispatch import receiver
 
-from webhooks.models import WebhookEvent
-from webhooks.privacy import Customer, mentions, needle_pattern, replace_text, scrub_personal
+from webhooks import subjects
+from webhooks.erasure import Found, Owner, erase_owned, scrub_texts
 from webhooks.revisions import PayloadRevision
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
 
 
 @receiver(customer_redacted, dispatch_uid="webhooks.revisions.scrub_customer")
-def scrub_customer(sender: type, shop_domain: str, needles: list[str], customer_id: str = "", **kwargs: Any) -> int:
-    """As redaction does to payloads: a revision that mentions the customer (their id, or
-    one of their strings) loses its personal fields, and every revision of the shop loses
-    the customer's strings (e-mail, phone, the names found)."""
-    pattern = needle_pattern(needles)
-    who = Customer(customer_id=str(customer_id))
-    changed = 0
-    revisions = PayloadRevision.objects.filter(event__shop_domain=shop_domain).select_related("event")
-    for revision in revisions.iterator(chunk_size=200):
-        payload = revision.payload
-        text = json.dumps(payload, ensure_ascii=False)
-        as_event = WebhookEvent(topic=revision.event.topic, payload=payload)
-        if (customer_id and mentions(as_event, who)) or (pattern is not None and pattern.search(text)):
-            payload = scrub_personal(payload, set())
-        clean = {"payload": replace_text(payload, pattern), "reason": replace_text(revision.reason, pattern)}
-        if clean != {"payload": revision.payload, "reason": revision.reason}:
-            PayloadRevision.objects.filter(pk=revision.pk).update(**clean)
-            changed += 1
-    return changed
+def scrub_customer(
+    sender: type, shop_domain: str, needles: list[str], customer_id: str = "", **kwargs: Any
+) -> int:
+    """As for the events: the objects of each revision that belong to the customer lose
+    their personal fields (webhooks.erasure), then the strings erased anywhere go from
+    every revision of the shop (payload and reason)."""
+    revisions = PayloadRevision.objects.filter(event__shop_domain=shop_domain)
+    owner, changed = Owner(str(customer_id)), 0
+    if customer_id:
+        for revision in revisions.select_related("event").iterator(chunk_size=200):
+            if erase_owned(revision.event.topic, revision.payload, owner, Found()):
+                PayloadRevision.objects.filter(pk=revision.pk).update(payload=revision.payload)
+                changed += 1
+    return changed + scrub_texts(revisions, ["payload", "reason"], needles)
 
 
 @receiver(shop_redacted, dispatch_uid="webhooks.revisions.erase_shop")
@@ -42,14 +38,18 @@ def erase_shop(sender: type, shop_domain: str, **kwargs: Any) -> int:
 
 
 @receiver(collect_customer_data, dispatch_uid="webhooks.revisions.collect")
-def collect(sender: type, shop_domain: str, event_ids: list[int], needles: list[str], **kwargs: Any) -> dict[str, Any]:
-    """Revisions of the events that mention the customer, and any other of the shop that
-    carries one of the customer's strings."""
-    pattern = needle_pattern(needles)
+def collect(
+    sender: type, shop_domain: str, event_ids: Iterable[int], customer_id: str = "", **kwargs: Any
+) -> dict[str, Any]:
+    """Revisions of the customer's events, and any other of the shop that names the
+    customer (an edit can add them)."""
+    ids, wanted = set(event_ids), subjects.normalise(subjects.CUSTOMER_ID, customer_id)
     items = []
-    for revision in PayloadRevision.objects.filter(event__shop_domain=shop_domain).iterator(chunk_size=200):
-        text = json.dumps(revision.payload, ensure_ascii=False)
-        if revision.event_id in event_ids or (pattern is not None and pattern.search(text)):
+    for revision in PayloadRevision.objects.filter(event__shop_domain=shop_domain).select_related("event"):
+        mentioned = wanted is not None and any(
+            s.kind == subjects.CUSTOMER_ID and s.value == wanted
+            for s in subjects.extract(revision.event.topic, revision.payload))
+        if revision.event_id in ids or mentioned:
             items.append({"event_id": revision.event_id, "number": revision.number, "payload": revision.payload,
                           "created_at": revision.created_at.isoformat()})
     return {"section": "payload_revisions", "items": items}

@@ -11,6 +11,7 @@ from django.db.models import F, Field
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from webhooks import textsafe
 from webhooks.models import EventStatus, RejectedDelivery, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ def count_rejection(provider: str, reason: str, *, at: datetime | None = None) -
     still be answered when the counter cannot be written."""
     hour = (at or timezone.now()).replace(minute=0, second=0, microsecond=0)
     try:
+        provider = textsafe.for_field(RejectedDelivery, "provider", provider)
+        reason = textsafe.for_field(RejectedDelivery, "reason", reason)
         bucket = RejectedDelivery.objects.filter(provider=provider, reason=reason, hour=hour)
         if bucket.update(count=F("count") + 1):
             return

@@ -45,7 +45,7 @@ ORDER_LIKE = {"orders": ORDER_ID, "draft_orders": DRAFT_ORDER_ID, "checkouts": C
 ORDER_LISTS = ("orders_to_redact", "orders_requested")
 
 _GID = re.compile(r"^gid://shopify/[A-Za-z]+/(\d+)(?:\?.*)?$")
-_CUSTOMER = "customer"
+CUSTOMER_ROLE = "customer"
 _OTHER = ""
 
 
@@ -88,10 +88,10 @@ def normalise(kind: str, value: Any) -> str | None:
     raise ValueError(f"unknown subject kind {kind!r}; one of {', '.join(KINDS)}")
 
 
-def _root_role(topic: str) -> str:
+def root_role(topic: str) -> str:
     family = topic.split("/", 1)[0]
     if family == "customers" and topic not in REQUEST_TOPICS:
-        return _CUSTOMER
+        return CUSTOMER_ROLE
     return ORDER_LIKE.get(family, _OTHER)
 
 
@@ -106,7 +106,7 @@ def extract(topic: str, payload: Any) -> list[Subject]:
 
     # Each item: a JSON value, its role (customer object, order-like object with the kind
     # of its id, or anything else), and whether it is the payload's top level.
-    stack: list[tuple[Any, str, bool]] = [(payload, _root_role(topic), True)]
+    stack: list[tuple[Any, str, bool]] = [(payload, root_role(topic), True)]
     while stack:
         value, role, top = stack.pop()
         if isinstance(value, list):
@@ -114,7 +114,7 @@ def extract(topic: str, payload: Any) -> list[Subject]:
             continue
         if not isinstance(value, dict):
             continue
-        if role == _CUSTOMER:
+        if role == CUSTOMER_ROLE:
             add(CUSTOMER_ID, value.get("id"), top)
             add(EMAIL, value.get("email"))
             add(PHONE, value.get("phone"))
@@ -136,7 +136,7 @@ def extract(topic: str, payload: Any) -> list[Subject]:
                 for order in child:
                     add(ORDER_ID, order)
             elif isinstance(child, dict | list):
-                child_role = _CUSTOMER if key == "customer" else ORDER_ID if key == "order" else _OTHER
+                child_role = CUSTOMER_ROLE if key == "customer" else ORDER_ID if key == "order" else _OTHER
                 children.append((child, child_role if isinstance(child, dict) else _OTHER, False))
         stack.extend(reversed(children))
     return [Subject(kind, value, primary) for (kind, value), primary in found.items()]

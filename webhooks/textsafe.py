@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db import models
 
+from webhooks.jsonwalk import map_strings
+
 REPLACEMENT = "\ufffd"
 # The cap for free text in a TextField that declares no max_length of its own.
 TEXT_LIMIT = 50_000
@@ -33,6 +35,16 @@ def clean(value: Any, limit: int | None = TEXT_LIMIT) -> str:
     return text
 
 
+def printable(value: Any) -> str:
+    """`value` for a terminal or a line-based output: control characters (ANSI escapes,
+    tabs, newlines) shown as Python escapes, so stored text can neither move the cursor nor
+    add a column or a line."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def limit_of(model: type[models.Model], field_name: str) -> int:
     """The longest text `model.field_name` may hold: its max_length, else TEXT_LIMIT."""
     field = model._meta.get_field(field_name)
@@ -43,3 +55,9 @@ def limit_of(model: type[models.Model], field_name: str) -> int:
 def for_field(model: type[models.Model], field_name: str, value: Any) -> str:
     """`clean(value)` cut to what `model.field_name` holds."""
     return clean(value, limit_of(model, field_name))
+
+
+def clean_json(value: Any) -> Any:
+    """A copy of a JSON value with every string (keys too) `clean`ed, not cut: what a
+    JSONField stores on both databases. Walked without recursion (webhooks.jsonwalk)."""
+    return map_strings(value, lambda text: clean(text, None))

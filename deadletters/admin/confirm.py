@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib.admin import helpers
 from django.core import signing
 from django.http import HttpRequest
@@ -16,6 +18,7 @@ from django.template.response import TemplateResponse
 
 from deadletters.admin import replay_options
 from deadletters.models import DeadLetter
+from webhooks.arguments import MAX_DAYS
 
 SAMPLE_SIZE = 10
 # A confirmation page left open longer than this must be reloaded.
@@ -42,6 +45,23 @@ def confirmed_ids(request: HttpRequest, purpose: str) -> list[int] | None:
     return thaw(request.POST.get("ids_token", ""), purpose)
 
 
+class CleanupDays(forms.Form):
+    """The clean-up's day count, checked as the command checks --older-than-days."""
+
+    days = forms.IntegerField(min_value=0, max_value=MAX_DAYS)
+
+
+def cleanup_days(request: HttpRequest) -> tuple[int | str, str]:
+    """(days, "") for a valid day count (DEADLETTER_RETENTION_DAYS when none was sent), or
+    (what was typed, the form error) so the page shows it and nothing is deleted."""
+    if "days" not in request.POST:
+        return settings.DEADLETTER_RETENTION_DAYS, ""
+    form = CleanupDays(request.POST)
+    if form.is_valid():
+        return form.cleaned_data["days"], ""
+    return request.POST["days"], "Days: " + " ".join(str(message) for message in form.errors["days"])
+
+
 def render(
     modeladmin: Any,
     request: HttpRequest,
@@ -53,7 +73,7 @@ def render(
     button: str,
     action: str = "",
     note_required: bool = False,
-    days: int | None = None,
+    days: int | str | None = None,
     error: str = "",
     form_url: str = "",
     replay: bool = False,

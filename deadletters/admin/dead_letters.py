@@ -27,7 +27,7 @@ from django.utils.timesince import timesince
 from deadletters.admin import confirm, edit_replay, pages
 from deadletters.admin.replay_options import BadOptions, ReplayOptions
 from deadletters.batches import BatchOrigin, ReplayBatch
-from deadletters.models import DeadLetter, DeadLetterQuerySet
+from deadletters.models import DeadLetter, DeadLetterQuerySet, audit_line
 from deadletters.replay import replay_many
 from webhooks.admin.events import CappedPaginator, monospace, pretty_json, status_badge
 from webhooks.models import WebhookEvent
@@ -322,7 +322,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             except Exception as exc:  # noqa: BLE001 - report it, carry on
                 results.append((dead_letter, "failed", f"{type(exc).__name__}: {exc}"))
                 continue
-            self.log_change(request, dead_letter, f"Dry run: {record.get_outcome_display()}. {record.error[:200]}")
+            self.log_change(request, dead_letter, audit_line("Dry run", record.get_outcome_display(), record.error_class))
             results.append((dead_letter, record.outcome, record.error.split("\n", 1)[0] or record.summary))
         return pages.dry_run_results(self, request, results)
 
@@ -340,13 +340,13 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 question=f"Mark these dead letters as {'resolved' if kind == 'resolve' else 'ignored'}?",
                 button=f"Yes, {kind} them", error="A note is required." if request.POST.get("post") == "yes" else "",
             )
-        done = 0
+        done, past = 0, "resolved" if kind == "resolve" else "ignored"
         for dead_letter in DeadLetter.objects.filter(pk__in=ids):
             changed = dead_letter.resolve(request.user, note) if kind == "resolve" else dead_letter.ignore(request.user, note)
             if changed:
                 done += 1
-                self.log_change(request, dead_letter, f"{'Resolved' if kind == 'resolve' else 'Ignored'}: {note}")
-        past = "resolved" if kind == "resolve" else "ignored"
+                # The note is on the dead letter (where redaction reaches it), not in the log.
+                self.log_change(request, dead_letter, audit_line(f"{past.capitalize()} with a note"))
         self.message_user(request, f"{done} dead letter(s) {past}; {len(ids) - done} were no longer open.", messages.SUCCESS)
         return self.back(request)
 
@@ -360,18 +360,17 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Clean up resolved and ignored dead letters older than N days", permissions=["cleanup"])
     def cleanup(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        try:
-            days = max(1, int(request.POST.get("days", settings.DEADLETTER_RETENTION_DAYS)))
-        except ValueError:
-            days = settings.DEADLETTER_RETENTION_DAYS
+        days, error = confirm.cleanup_days(request)
         ids = confirm.confirmed_ids(request, "cleanup")
-        if ids is None or "recount" in request.POST:
-            ids = list(queryset.cleanable(days).values_list("pk", flat=True))
+        if error or ids is None or "recount" in request.POST:
+            # A bad day count shows its error and selects nothing: nothing can be deleted.
+            ids = [] if isinstance(days, str) else list(queryset.cleanable(days).values_list("pk", flat=True))
             return confirm.render(
                 self, request, ids, purpose="cleanup", action="cleanup", days=days, title="Clean up dead letters",
                 question="Delete these resolved and ignored dead letters and their replay history?",
-                button="Yes, delete them",
+                button="Yes, delete them", error=error,
             )
+        assert isinstance(days, int)  # cleanup_days returns the typed text only with an error
         doomed = DeadLetter.objects.filter(pk__in=ids).cleanable(days)
         assert request.user.pk is not None  # an admin view: always a logged-in user
         LogEntry.objects.log_actions(

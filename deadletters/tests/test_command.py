@@ -122,11 +122,42 @@ def test_it_replays_all_as_a_batch_at_a_rate_and_exits_3_when_the_canary_fails(f
 
 def test_it_refuses_a_bad_rate_an_unknown_destination_or_batch_with_exit_2():
     make_dead_letters(1)
-    for args in (("--all", "--rate", "-1"), ("--all", "--destination", "nowhere"), ("--all", "--canary", "-2")):
+    for args in (("--all", "--rate", "-1"), ("--all", "--destination", "nowhere")):
         with pytest.raises(CommandError) as refused:
             call_command("replay_deadletters", *args, stdout=StringIO())
         assert refused.value.returncode == 2
+    # An argparse error (exit 2 from the shell) names the argument.
+    with pytest.raises(CommandError, match="--canary: -2 is outside"):
+        call_command("replay_deadletters", "--all", "--canary", "-2", stdout=StringIO())
     with pytest.raises(CommandError) as missing:
         call_command("replay_batches", "pause", "999999", stdout=StringIO())
     assert missing.value.returncode == 2
     assert DeadLetter.objects.get().status == "open"
+
+
+def test_it_deletes_every_resolved_dead_letter_with_older_than_0_days():
+    done, recent, still_open = make_dead_letters(3)
+    done.resolve(None, "fixed")
+    recent.resolve(None, "fixed")
+    DeadLetter.objects.filter(pk=done.pk).update(updated_at=timezone.now() - timedelta(days=3))
+    out = StringIO()
+    code, out = run("--cleanup", "--older-than-days", "0")
+    assert set(DeadLetter.objects.values_list("pk", flat=True)) == {still_open.pk}
+    assert "deleted 2" in out
+
+
+def test_it_keeps_what_older_than_30_days_keeps(settings):
+    settings.DEADLETTER_RETENTION_DAYS = 30
+    (closed,) = make_dead_letters(1)
+    closed.resolve(None, "fixed")
+    run("--cleanup")
+    assert DeadLetter.objects.filter(pk=closed.pk).exists()
+
+
+def test_it_lists_stored_text_inert_one_row_per_line():
+    (dead_letter,) = make_dead_letters(1)
+    DeadLetter.objects.filter(pk=dead_letter.pk).update(topic="a\tb\x1b[2Jc", error_message="line\nnext\x07")
+    code, out = run("--list")
+    (row,) = [line for line in out.splitlines() if line.startswith(f"{dead_letter.pk}\t")]
+    assert row.split("\t")[2] == "a b\\x1b[2Jc"
+    assert "\x1b" not in out and "\x07" not in out

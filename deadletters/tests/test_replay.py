@@ -124,7 +124,8 @@ def test_it_writes_a_record_and_an_admin_log_entry_per_item(flaky_handler, setti
         (entry,) = LogEntry.objects.filter(object_id=str(dead_letter.pk))
         assert entry.user == user and entry.is_change()
     assert LogEntry.objects.get(object_id=str(ok_one.pk)).change_message == "Replayed: Succeeded."
-    assert LogEntry.objects.get(object_id=str(failing.pk)).change_message.startswith("Replayed: Failed. RuntimeError:")
+    assert LogEntry.objects.get(object_id=str(failing.pk)).change_message == (
+        "Replayed: Failed. RuntimeError; the error is on the dead letter.")
     assert str(ok_one.pk) in LogEntry.objects.get(object_id=str(ok_one.pk)).object_repr
 
 

@@ -19,7 +19,7 @@ def test_it_runs_the_health_check_now_and_shows_the_run_in_its_history(
     live_server, page, login, superuser, settings, screenshot
 ):
     # One HTTP target: this very server's /health, fetched by the job over the loopback.
-    settings.HEALTH_TARGETS = [f"console={live_server.url}/health"]
+    settings.HEALTH_TARGETS = {"console": f"{live_server.url}/health"}
     setup_schedules()
     login("root-admin")
     page.get_by_role("link", name="Scheduled tasks").click()

@@ -87,7 +87,7 @@ def test_it_skips_schedules_that_run_no_job_of_ours(admin_client):
 def test_it_links_each_schedule_to_its_run_history(admin_client):
     setup_schedules()
     health = Schedule.objects.get(name="Health check")
-    jobs.execute("health_check", trigger="admin", schedule=health, targets=[])
+    jobs.execute("health_check", trigger="admin", schedule=health, targets={})
     jobs.execute("sweeper", trigger="command")
     text = admin_client.get(CHANGELIST).content.decode()
     link = f"/admin/timedify_ops/jobrun/?schedule__id__exact={health.pk}"

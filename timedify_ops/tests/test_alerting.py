@@ -101,7 +101,7 @@ def test_it_measures_latency_without_synthetic_deliveries(settings):
 
 
 def test_it_raises_level_2_for_a_topic_silent_past_its_gap(settings):
-    settings.ALERT_TOPIC_GAPS = ["orders/create=60", "products/update=60"]
+    settings.ALERT_TOPIC_GAPS = {"orders/create": 60, "products/update": 60}
     record_health("ok")
     make_event(topic="orders/create", minutes_old=120)
     make_event(topic="orders/create", minutes_old=90, synthetic=True)

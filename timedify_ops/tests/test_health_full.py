@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_reports_an_up_target_with_its_latency(local_server):
-    report = full_health(targets=[f"app={local_server.url}/ok"])
+    report = full_health(targets={"app": f"{local_server.url}/ok"})
     target = report["checks"]["target:app"]
     assert target["ok"] is True
     assert target["status_code"] == 200
@@ -28,7 +28,7 @@ def test_it_reports_an_up_target_with_its_latency(local_server):
 
 def test_it_is_degraded_by_a_slow_target(local_server, settings):
     settings.HEALTH_TARGET_SLOW_MS = 100
-    report = full_health(targets=[f"app={local_server.url}/slow"])
+    report = full_health(targets={"app": f"{local_server.url}/slow"})
     target = report["checks"]["target:app"]
     assert target["ok"] is False and target["slow"] is True
     assert target["latency_ms"] >= 300
@@ -38,13 +38,13 @@ def test_it_is_degraded_by_a_slow_target(local_server, settings):
 
 def test_it_is_down_when_a_target_times_out(local_server, settings):
     settings.HEALTH_TARGET_TIMEOUT = 0.5
-    report = full_health(targets=[f"app={local_server.url}/hang"])
+    report = full_health(targets={"app": f"{local_server.url}/hang"})
     assert report["checks"]["target:app"]["error"] == "timed out after 0.5 s"
     assert report["status"] == "down"
 
 
 def test_it_is_down_when_a_target_is_unreachable_or_answers_wrongly(local_server, closed_port_url):
-    report = full_health(targets=[f"app={closed_port_url}", f"api={local_server.url}/error"])
+    report = full_health(targets={"app": closed_port_url, "api": f"{local_server.url}/error"})
     assert report["checks"]["target:app"]["error"] == "unreachable: ConnectionError"
     assert report["checks"]["target:api"]["error"] == "answered 500, expected 200"
     assert report["status"] == "down"
@@ -58,14 +58,14 @@ def test_it_counts_stuck_events_and_open_dead_letters(settings):
     make_event(status="processing", lease_expires_at=timezone.now() + timedelta(minutes=1))
     for _ in range(2):
         make_dead_letter(make_event(status="dead"))
-    checks = full_health(targets=[])["checks"]
+    checks = full_health(targets={})["checks"]
     assert checks["stuck_events"] == {"ok": False, "stuck": 2, "error": "2 events stuck in processing past their lease"}
     assert checks["dead_letters"]["open"] == 2 and checks["dead_letters"]["ok"] is False
     assert checks["queue"]["ok"] is True and isinstance(checks["queue"]["depth"], int)
 
 
 def test_it_records_the_contract_shape_in_the_health_check_run(local_server, settings):
-    settings.HEALTH_TARGETS = [f"app={local_server.url}/ok"]
+    settings.HEALTH_TARGETS = {"app": f"{local_server.url}/ok"}
     run = execute("health_check", trigger="command")
     assert set(run.details) >= {"status", "reasons", "checks"}
     assert run.details["status"] in {"ok", "degraded", "down"}

@@ -16,7 +16,7 @@ from timedify_ops.jsonlog import JsonFormatter
 from webhooks.handlers import REGISTRY, HandlerContext
 from webhooks.logcontext import WebhookContextFilter
 from webhooks.models import WebhookEvent
-from webhooks.processing import process_event
+from webhooks.processing import process_until_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_it_puts_the_webhook_id_on_every_line_about_an_event(deliver, json_lines
     assert deliver({"id": 1}, topic="tests/noisy", webhook_id="wh-json-1").status_code == 200
     event = WebhookEvent.objects.get(webhook_id="wh-json-1")
     json_lines.clear()
-    assert process_event(event.pk) == "dead"
+    assert process_until_settled(event.pk) == "dead"
     lines = [line for line in json_lines if line["logger"] != "django-q"]
     assert any(line["message"] == "working on it" for line in lines)
     assert any("dead after" in line["message"] for line in lines)

@@ -1,3 +1,3 @@
 """Admin for the webhooks app, one module per screen family."""
 
-from webhooks.admin import events, routing, shops  # noqa: F401
+from webhooks.admin import compliance, events, routing, shops  # noqa: F401

@@ -12,8 +12,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.http import content_disposition_header
+from django.utils.text import get_valid_filename
 
-from webhooks.models import CustomerDataExport, Shop
+from webhooks.models import ComplianceRequest, CustomerDataExport, Shop
 
 
 class ShopForm(forms.ModelForm):
@@ -65,6 +67,14 @@ class CustomerDataExportAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: CustomerDataExport | None = None) -> bool:
         return False
 
+    def has_download_permission(self, request: HttpRequest) -> bool:
+        """A customer's personal data leaves the console only with its own permission."""
+        return request.user.has_perm("webhooks.download_customerdataexport")
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = list(super().get_list_display(request))
+        return shown if self.has_download_permission(request) else [f for f in shown if f != "download"]
+
     @admin.display(description="Download")
     def download(self, obj: CustomerDataExport) -> str:
         url = reverse("admin:webhooks_customerdataexport_download", args=[obj.pk])
@@ -80,11 +90,21 @@ class CustomerDataExportAdmin(admin.ModelAdmin):
         return extra + super().get_urls()
 
     def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if not self.has_view_permission(request):
+        """The export as a JSON file; the admin log and the compliance request's evidence
+        record who downloaded it and when."""
+        if not self.has_download_permission(request):
             raise PermissionDenied
         export = get_object_or_404(CustomerDataExport, pk=pk)
+        self.log_change(request, export, "Downloaded the export")
+        tracked = ComplianceRequest.objects.filter(evidence__export_id=export.pk).first()
+        if tracked is not None:
+            tracked.record_download(request.user)
         body = json.dumps(export.document, indent=2, ensure_ascii=False)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
-        filename = f"customer-{export.customer_id}-{export.shop_domain}-{export.pk}.json"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        # The customer id and shop come from a payload: get_valid_filename keeps letters,
+        # digits, dots and dashes, and Django's own header builder quotes the rest.
+        filename = get_valid_filename(f"customer-{export.customer_id}-{export.shop_domain}-{export.pk}.json")
+        disposition = content_disposition_header(as_attachment=True, filename=filename)
+        assert disposition is not None  # always a header for an attachment
+        response["Content-Disposition"] = disposition
         return response

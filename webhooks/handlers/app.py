@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from webhooks import textsafe
 from webhooks.errors import PayloadInvalid
 from webhooks.handlers import HandlerContext, handler
 
@@ -37,7 +38,7 @@ def app_scopes_update(ctx: HandlerContext) -> str:
     if shop is None:
         raise PayloadInvalid("app/scopes_update without a shop domain")
     scopes = _scopes_from(ctx.event.payload)
-    shop.scopes = ",".join(scopes)
+    shop.scopes = textsafe.for_field(type(shop), "scopes", ",".join(scopes))
     shop.scopes_updated_at = ctx.event.triggered_at or timezone.now()
     shop.save(update_fields=["scopes", "scopes_updated_at", "updated_at"])
     return f"{shop.domain} scopes now {shop.scopes or '(none)'}"

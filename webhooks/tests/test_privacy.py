@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
@@ -53,7 +54,7 @@ def customer_history(settings):
     with endpoint(Reply(422, body=json.dumps({"errors": f"customer {EMAIL} is blocked"}).encode())) as app:
         settings.APP_WEBHOOK_URL = app.url
         order = store_event("orders/create", ORDER, shop=SHOP)
-        assert processing.process_event(order.pk) == EventStatus.DEAD
+        assert processing.process_until_settled(order.pk) == EventStatus.DEAD
     letter = DeadLetter.objects.get(event=order)
     assert EMAIL in letter.error_message
     ReplayRecord.objects.create(dead_letter=letter, outcome="failed", error=f"still blocked: {EMAIL}")
@@ -88,14 +89,21 @@ def test_it_builds_a_downloadable_export_of_the_customer(customer_history, admin
 
 
 @pytest.mark.django_db
-def test_it_serves_the_export_only_to_staff_allowed_to_view_it(client):
+def test_it_serves_the_export_only_to_staff_allowed_to_download_it_and_logs_who_did(client):
     export = CustomerDataExport.objects.create(shop_domain=SHOP, customer_id="1", document={"x": 1})
     url = f"/admin/webhooks/customerdataexport/{export.pk}/download/"
     staff = User.objects.create_user("support", password="pw-support-1", is_staff=True)
     client.force_login(staff)
     assert client.get(url).status_code == 403
     staff.user_permissions.add(Permission.objects.get(codename="view_customerdataexport"))
+    staff = User.objects.get(pk=staff.pk)  # a fresh permission cache
+    assert client.get(url).status_code == 403  # seeing the list is not enough
+    assert "download/" not in client.get("/admin/webhooks/customerdataexport/").content.decode()
+    assert not LogEntry.objects.exists()
+    staff.user_permissions.add(Permission.objects.get(codename="download_customerdataexport"))
     assert client.get(url).status_code == 200
+    entry = LogEntry.objects.get()
+    assert (entry.user, entry.object_id, entry.change_message) == (staff, str(export.pk), "Downloaded the export")
     client.logout()
     assert client.get(url).status_code == 302  # to the login page
 
@@ -155,5 +163,5 @@ def test_it_erases_a_redacted_shop_and_keeps_the_audit_trail(customer_history):
 @pytest.mark.django_db
 def test_it_dead_letters_a_redact_without_a_customer():
     event = store_event("customers/redact", {"shop_id": 1, "shop_domain": SHOP}, shop=SHOP)
-    assert processing.process_event(event.pk) == EventStatus.DEAD
+    assert processing.process_until_settled(event.pk) == EventStatus.DEAD
     assert DeadLetter.objects.get(event=event).error_message == "payload has no customer.id"

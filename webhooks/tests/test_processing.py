@@ -3,6 +3,7 @@ idempotency, claims racing on PostgreSQL, the sweeper command."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -15,6 +16,7 @@ from conftest import run_concurrently
 from deadletters.models import DeadLetter
 from webhooks import processing
 from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, WebhookEvent
+from webhooks.processing.attempt import ignore
 from webhooks.tests import worker_handlers
 from webhooks.tests.support import store_event
 
@@ -25,7 +27,7 @@ DELAYS = [0.05, 0.1, 0.2, 0.4]
 def test_it_retries_with_the_configured_backoff_and_then_dead_letters(settings):
     settings.WEBHOOK_RETRY_DELAYS = DELAYS
     event = store_event("tests/always-fails", {"id": 1})
-    assert processing.process_event(event.pk) == EventStatus.DEAD
+    assert processing.process_until_settled(event.pk) == EventStatus.DEAD
     attempts = list(event.attempt_log.order_by("number"))
     assert [a.outcome for a in attempts] == [AttemptOutcome.FAILED] * 5
     gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
@@ -42,7 +44,7 @@ def test_it_retries_with_the_configured_backoff_and_then_dead_letters(settings):
 def test_it_skips_retries_on_a_permanent_error_and_keeps_the_evidence(settings):
     settings.WEBHOOK_RETRY_DELAYS = DELAYS
     event = store_event("tests/permanent", {"id": 2})
-    assert processing.process_event(event.pk) == EventStatus.DEAD
+    assert processing.process_until_settled(event.pk) == EventStatus.DEAD
     event.refresh_from_db()
     assert event.attempts == 1
     letter = DeadLetter.objects.get(event=event)
@@ -70,20 +72,60 @@ def test_it_does_not_double_side_effects_when_processed_twice():
 def test_a_failed_event_is_linked_to_its_shop_too(settings):
     settings.WEBHOOK_RETRY_DELAYS = []
     event = store_event("tests/permanent", {"id": 4})
-    assert processing.process_event(event.pk) == EventStatus.DEAD
+    assert processing.process_until_settled(event.pk) == EventStatus.DEAD
     stored = WebhookEvent.objects.select_related("shop").get(pk=event.pk)
     assert stored.shop is not None and stored.shop.domain == stored.shop_domain
 
 
 @pytest.mark.django_db
-def test_it_takes_over_an_event_whose_worker_lease_lapsed():
+def test_it_counts_a_dead_worker_as_an_attempt_and_retries_the_event(settings):
+    settings.WEBHOOK_RETRY_DELAYS = [0.0]
     event = store_event("tests/slow", {"seconds": 0})
-    # A worker claimed it and died: its lease lapsed, so the next claim takes over.
-    lease = processing.claim(event.pk)
-    assert lease is not None
+    # A worker claimed it and died: its lease lapsed. A worker never takes it over by
+    # itself; the sweeper takes it back and records the dead worker's attempt.
+    assert processing.claim(event.pk) is not None
     WebhookEvent.objects.filter(pk=event.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert processing.process_event(event.pk) == "skipped"
+    assert processing.sweep() == 1
+    died = event.attempt_log.get()
+    assert (died.number, died.outcome, died.trigger, died.error_class) == (1, "failed", "sweeper", "WorkerDied")
+    assert "the worker died while processing" in died.error_message
     assert processing.process_event(event.pk) == EventStatus.PROCESSED
     assert worker_handlers.side_effect_count(event.pk) == 1
+    assert WebhookEvent.objects.get(pk=event.pk).attempts == 2
+
+
+@pytest.mark.django_db
+def test_it_dead_letters_an_event_whose_worker_dies_every_time(settings):
+    settings.WEBHOOK_RETRY_DELAYS = [0.0, 0.0]
+    event = store_event("tests/slow", {"seconds": 0})
+    for _ in range(3):
+        assert processing.claim(event.pk) is not None
+        WebhookEvent.objects.filter(pk=event.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        assert processing.sweep() == 1
+    assert WebhookEvent.objects.get(pk=event.pk).status == EventStatus.DEAD
+    letter = DeadLetter.objects.get(event=event)
+    assert letter.error_class == "WorkerDied"
+    assert [a["number"] for a in letter.attempts] == [1, 2, 3]
+    assert processing.sweep() == 0  # dead: never swept again
+
+
+@pytest.mark.django_db
+def test_it_releases_a_failed_event_with_its_retry_written_for_when_it_is_due(settings):
+    settings.WEBHOOK_RETRY_DELAYS = [30.0]
+    event = store_event("tests/always-fails", {"id": 9})
+    OrmQ.objects.all().delete()  # the intake's own task
+    started = time.monotonic()
+    assert processing.process_event(event.pk) == processing.RETRYING
+    assert time.monotonic() - started < 5  # the worker did not sleep through the back-off
+    event.refresh_from_db()
+    assert (event.status, event.failures, event.lease_expires_at) == (EventStatus.RECEIVED, 1, None)
+    due = event.next_attempt_at
+    assert 29 < (due - timezone.now()).total_seconds() <= 30
+    # django-q2's ORM broker hands out rows with lock < now: this one appears when due.
+    (task,) = OrmQ.objects.all()
+    assert task.lock == due and task.task["args"] == (event.pk,)
+    assert processing.process_event(event.pk) == "skipped"  # not due yet
 
 
 @pytest.mark.django_db(transaction=True)
@@ -107,6 +149,7 @@ def test_it_runs_the_handler_once_when_two_workers_process_the_same_event():
 
 @pytest.mark.django_db
 def test_it_lists_stuck_events_in_a_dry_run_and_requeues_them_for_real(settings):
+    settings.WEBHOOK_RETRY_DELAYS = [0.0]
     stuck = store_event("tests/side-effect", {"id": 5})
     WebhookEvent.objects.filter(pk=stuck.pk).update(
         status=EventStatus.PROCESSING, lease_expires_at=timezone.now() - timedelta(seconds=5)
@@ -120,7 +163,7 @@ def test_it_lists_stuck_events_in_a_dry_run_and_requeues_them_for_real(settings)
     assert not OrmQ.objects.exists()
     out = StringIO()
     call_command("sweep_events", stdout=out)
-    assert out.getvalue().strip() == "re-enqueued 1 events"
+    assert out.getvalue().strip() == "swept 1 events (taken back from a dead worker or re-enqueued)"
     assert [q.task["args"] for q in OrmQ.objects.all()] == [(stuck.pk,)]
     assert processing.process_event(stuck.pk) == EventStatus.PROCESSED
 
@@ -142,5 +185,5 @@ def test_it_records_no_ignored_attempt_once_the_claim_is_lost():
     lease = processing.claim(event.pk)
     assert lease is not None
     WebhookEvent.objects.filter(pk=event.pk).delete()
-    assert processing._ignore(event, "worker", lease) is False
+    assert ignore(event, "worker", lease) is False
     assert not EventAttempt.objects.filter(event_id=event.pk).exists()

@@ -65,4 +65,12 @@ def test_it_needs_an_id_and_a_type(client):
     body = json.dumps({"type": "invoice.paid"}).encode()
     response = post(client, body, stripe_header(body))
     assert response.status_code == 400
-    assert response.json() == {"error": "event has no string id"}
+    assert response.json() == {"error": "event has no printable string id of at most 255 characters"}
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_event_type_holding_control_characters(client):
+    body = json.dumps({"id": "evt_1", "type": "invoice.paid\u001b[2J"}).encode()
+    response = post(client, body, stripe_header(body))
+    assert response.status_code == 400
+    assert "type" in response.json()["error"]

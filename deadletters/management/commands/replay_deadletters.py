@@ -8,7 +8,8 @@ it instead. If this process dies, the sweeper hands the batch to the cluster.
 Exit codes:
   0  every replay succeeded (or nothing to do; --list and --cleanup always 0)
   1  at least one replay failed again (or a dry run predicts a failure)
-  2  bad usage: no mode given, an ID that is not a dead letter, a bad --rate or --destination
+  2  bad usage: no mode given, a number out of range, an ID that is not a dead letter, a bad
+     --rate or --destination (nothing is replayed or deleted)
   3  the batch paused (its canary failed, the automatic pause tripped, or someone paused it)
   4  the batch was cancelled
 Output is a rich table and a progress bar on a terminal, plain tab-separated lines otherwise.
@@ -26,13 +27,16 @@ from django.utils import timezone
 from deadletters import batch_run
 from deadletters.batches import FAILED_OUTCOMES, BatchItem, BatchOrigin, BatchStatus, ReplayBatch, default_rate
 from deadletters.models import DeadLetter, ReplayOutcome
+from webhooks import textsafe
+from webhooks.arguments import MAX_DAYS, MAX_ID, whole
 from webhooks.models import ForwardDestination
 
 FAILED = {ReplayOutcome.FAILED, ReplayOutcome.DEFERRED}
 
 
 def one_line(text: str, width: int = 200) -> str:
-    line = " ".join(text.split())
+    """Stored text on one line of a terminal or a tab-separated listing: inert."""
+    line = textsafe.printable(" ".join(text.split()))
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
@@ -40,19 +44,21 @@ class Command(BaseCommand):
     help = "List, replay (--all or IDs), dry-run or clean up dead letters. Exit 1 when a replay failed."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="Dead letters to replay.")
+        parser.add_argument("ids", nargs="*", type=whole(1, MAX_ID), metavar="ID", help="Dead letters to replay.")
         parser.add_argument("--list", action="store_true", help="List open dead letters.")
         parser.add_argument("--all", action="store_true", help="Replay every open dead letter.")
         parser.add_argument("--cleanup", action="store_true", help="Delete old resolved and ignored dead letters.")
-        parser.add_argument("--older-than-days", type=int, default=None,
-                            help="With --cleanup (default: DEADLETTER_RETENTION_DAYS).")
+        parser.add_argument("--older-than-days", type=whole(0, MAX_DAYS), default=None, metavar="DAYS",
+                            help=f"With --cleanup: last changed more than DAYS days ago, 0 to {MAX_DAYS} "
+                                 "(default DEADLETTER_RETENTION_DAYS; 0: every resolved or ignored one, whatever its age).")
         parser.add_argument("--dry-run", action="store_true",
                             help="Replays run rolled back (nothing changes); --cleanup only counts.")
-        parser.add_argument("--limit", type=int, default=1000, help="With --list: at most this many rows.")
+        parser.add_argument("--limit", type=whole(1, 100_000), default=1000,
+                            help="With --list: at most this many rows, 1 to 100000 (default 1000).")
         parser.add_argument("--rate", type=float, default=None,
                             help="Replays started per second at most (default DEADLETTER_BATCH_RATE; 0: as fast as possible).")
-        parser.add_argument("--canary", type=int, default=0,
-                            help="Replay the first N alone; if any fails, the batch pauses (exit 3).")
+        parser.add_argument("--canary", type=whole(0, 1_000_000), default=0,
+                            help="Replay the first N alone, 0 to 1000000 (default 0: none); if any fails, the batch pauses (exit 3).")
         parser.add_argument("--destination", default="",
                             help="Send forwarded topics to this forward destination (id or name) instead of their route's.")
         parser.add_argument("--include-superseded", action="store_true",
@@ -68,7 +74,8 @@ class Command(BaseCommand):
         if options["list"]:
             self.list_open(options["limit"])
         elif options["cleanup"]:
-            self.cleanup(options["older_than_days"] or settings.DEADLETTER_RETENTION_DAYS, options["dry_run"])
+            days = options["older_than_days"]
+            self.cleanup(settings.DEADLETTER_RETENTION_DAYS if days is None else days, options["dry_run"])
         elif options["dry_run"]:
             dead_letters = self.chosen(options, DeadLetter.objects.select_related("event"))
             if self.dry_run(dead_letters):
@@ -106,8 +113,6 @@ class Command(BaseCommand):
         rate = default_rate() if options["rate"] is None else options["rate"]
         if rate is not None and not 0 <= rate <= 10_000:
             raise CommandError("--rate must be between 0 (as fast as possible) and 10000 per second", returncode=2)
-        if options["canary"] < 0:
-            raise CommandError("--canary must be 0 or more", returncode=2)
         destination = None
         if options["destination"]:
             name = options["destination"]
@@ -131,13 +136,17 @@ class Command(BaseCommand):
             for d in rows:
                 # Text(): an error message is data, never rich markup.
                 error = Text(one_line(f"{d.error_class.rsplit('.', 1)[-1]}: {d.error_message}", 100))
-                table.add_row(str(d.pk), _age(now - d.created_at), Text(d.topic), Text(d.shop_domain), error)
+                table.add_row(str(d.pk), _age(now - d.created_at), Text(one_line(d.topic)), Text(one_line(d.shop_domain)),
+                              error)
             Console(file=cast(IO[str], self.stdout._out), soft_wrap=False).print(table)
         else:
             self.stdout.write("id\tage_seconds\ttopic\tshop\terror")
             for d in rows:
                 age = int((now - d.created_at).total_seconds())
-                self.stdout.write(f"{d.pk}\t{age}\t{d.topic}\t{d.shop_domain}\t{one_line(f'{d.error_class}: {d.error_message}')}")
+                self.stdout.write(
+                    f"{d.pk}\t{age}\t{one_line(d.topic)}\t{one_line(d.shop_domain)}\t"
+                    f"{one_line(f'{d.error_class}: {d.error_message}')}"
+                )
         self.summary(f"{len(rows)} open dead letter(s)")
 
     def progress(self, total: int, label: str) -> Any:

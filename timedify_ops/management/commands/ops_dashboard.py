@@ -12,9 +12,10 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from timedify_ops import series, stats
-from timedify_ops.console import STATUS_STYLE, console_for, topic_colour
+from timedify_ops.console import STATUS_STYLE, console_for, inert, topic_colour
 
 EXIT_CODES = {"ok": 0, "down": 1, "degraded": 2}
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         console.print(f"[{STATUS_STYLE[status['status']]}]STATUS: {status['status'].upper()}[/]"
                       f"  (alert level {status['alert_level']})")
         for reason in status["reasons"]:
-            console.print(f"  - {reason}", markup=False)
+            console.print(Text("  - ").append_text(inert(reason)))
 
         errors = stats.error_rate(timedelta(minutes=5))
         style = "red" if errors["error_rate"] > series.SLO_ERROR_RATE else "green"
@@ -42,8 +43,9 @@ class Command(BaseCommand):
 
         dead = stats.dead_letters()
         topics = ", ".join(f"{r['topic']} {r['n']}" for r in dead["by_topic"][:5])
-        console.print(f"Open dead letters: [{'red' if dead['open'] else 'green'}]{dead['open']}[/]"
-                      + (f"  ({topics})" if topics else ""), highlight=False)
+        # Stored topics are data: Text pieces, never markup.
+        console.print(Text.assemble("Open dead letters: ", (str(dead["open"]), "red" if dead["open"] else "green"),
+                                    inert(f"  ({topics})" if topics else "")))
 
         queue = stats.queue()
         clusters = stats.clusters()
@@ -55,7 +57,7 @@ class Command(BaseCommand):
             activity.add_column(col, justify="left" if col == "topic" else "right")
         rows = stats.activity_by_topic(timedelta(minutes=10))
         for row in rows:
-            activity.add_row(f"[{topic_colour(row['topic'])}]{row['topic']}[/]", str(row["events"]),
+            activity.add_row(inert(row["topic"], topic_colour(row["topic"])), str(row["events"]),
                              str(row["errors"]), str(row["pending"]))
         if not rows:
             activity.add_row("(no deliveries)", "0", "0", "0")
@@ -78,7 +80,8 @@ class Command(BaseCommand):
         last = stats.last_runs()
         for run in last:
             colour = {"ok": "green", "warning": "yellow", "failed": "red"}.get(run["status"], "white")
-            runs.add_row(run["task"], run["started_at"][:19], f"[{colour}]{run['status']}[/]", run["summary"][:70])
+            runs.add_row(inert(run["task"]), inert(run["started_at"][:19]), inert(run["status"], colour),
+                         inert(run["summary"][:70]))
         if not last:
             runs.add_row("(no runs recorded)", "", "", "")
         console.print(runs)

@@ -1,4 +1,6 @@
-"""Delete webhook events past the retention window, in batches. Exit 0 done, 1 failed.
+"""Delete webhook events past the retention window, in batches.
+
+Exit codes: 0 done, 1 failed, 2 bad usage (a number out of range: nothing is deleted).
 
 Resolved/ignored dead letters past DEADLETTER_RETENTION_DAYS go first; events an open
 dead letter (or a resolved one still in its window) points at are kept.
@@ -13,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from timedify_ops.jobs import execute
 from timedify_ops.management.commands._jobcommand import report, run_job
+from webhooks.arguments import MAX_DAYS, seconds, whole
 from webhooks.models import WebhookEvent
 
 
@@ -20,22 +23,17 @@ class Command(BaseCommand):
     help = "Delete events older than DAYS (default WEBHOOK_RETENTION_DAYS) in batches; --dry-run only counts."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("days", nargs="?", type=int, default=None, help="Retention window in days.")
+        parser.add_argument("days", nargs="?", type=whole(1, MAX_DAYS), default=None,
+                            help=f"Retention window in days, 1 to {MAX_DAYS} (default WEBHOOK_RETENTION_DAYS).")
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted, delete nothing.")
-        parser.add_argument("--batch-size", type=int, default=None, help="Events per batch (RETENTION_BATCH_SIZE).")
-        parser.add_argument(
-            "--pause", type=float, default=None, help="Seconds between two batches (RETENTION_PAUSE_SECONDS)."
-        )
+        parser.add_argument("--batch-size", type=whole(1, 100_000), default=None,
+                            help="Events per batch, 1 to 100000 (default RETENTION_BATCH_SIZE).")
+        parser.add_argument("--pause", type=seconds(0, 60), default=None,
+                            help="Seconds between two batches, 0 to 60 (default RETENTION_PAUSE_SECONDS; 0: no pause).")
 
     def handle(
         self, *args: Any, days: int | None, dry_run: bool, batch_size: int | None, pause: float | None, **options: Any
     ) -> None:
-        if days is not None and days < 1:
-            self.stderr.write("DAYS must be at least 1")
-            raise SystemExit(1)
-        if (batch_size is not None and batch_size < 1) or (pause is not None and not pause >= 0):
-            self.stderr.write("--batch-size must be at least 1 and --pause at least 0")
-            raise SystemExit(1)
         kwargs: dict[str, Any] = {"days": days, "dry_run": dry_run, "batch_size": batch_size, "pause": pause}
         if self.stdout.isatty() and not dry_run:
             run = self._with_progress(days or settings.WEBHOOK_RETENTION_DAYS, kwargs)

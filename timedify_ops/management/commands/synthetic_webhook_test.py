@@ -4,7 +4,7 @@ Against this console (the default target, or any loopback URL) it also checks th
 delivery was stored, marked synthetic, and, when a worker cluster is running, processed
 within --wait seconds. Synthetic events are left out of the SLO figures.
 
-Exit codes: 0 every delivery passed, 1 any delivery failed (or nothing could be sent).
+Exit codes: 0 every delivery passed, 1 any delivery failed (or nothing could be sent), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from timedify_ops import stats, synthetic
+from webhooks.arguments import seconds
 
 
 class Command(BaseCommand):
@@ -24,8 +25,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--target", default=synthetic.DEFAULT_TARGET,
                             help=f"Base URL or full intake URL (default {synthetic.DEFAULT_TARGET}).")
-        parser.add_argument("--wait", type=float, default=15.0,
-                            help="Seconds to wait for processing when a worker runs (default 15).")
+        parser.add_argument("--wait", type=seconds(0, 600), default=15.0,
+                            help="Seconds to wait for processing when a worker runs, 0 to 600 "
+                                 "(default 15; 0: check once, at once).")
         parser.add_argument("--no-store-check", action="store_true",
                             help="Only check the HTTP answers (a target that is not this console).")
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deadletters', '0009_i14_replay_revision'),
+        ('deadletters', '0010_i14_replay_revision'),
     ]
 
     operations = [

@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deadletters', '0008_i14_batch_controls'),
-        ('webhooks', '0008_i14_payload_revision'),
+        ('deadletters', '0009_i14_batch_controls'),
+        ('webhooks', '0011_i14_payload_revision'),
     ]
 
     operations = [

@@ -21,7 +21,8 @@ def report_to_items(apps, schema_editor):
                 batch_id=batch.pk, position=position, dead_letter_id=item.get("id") or 0,
                 outcome=str(item.get("outcome") or "skipped")[:20], started_at=batch.started_at or batch.created_at,
                 topic=dead_letter.topic if dead_letter else "", shop_domain=dead_letter.shop_domain if dead_letter else "",
-                error_class=error.split(": ", 1)[0][:255] if failed else "", error="" if failed else error[:300],
+                error_class=str(item.get("error_class") or error.split(": ", 1)[0])[:255] if failed else "",
+                error="" if failed else error[:300],
             ))
         item_model.objects.bulk_create(rows, batch_size=500)
 
@@ -29,8 +30,8 @@ def report_to_items(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deadletters', '0007_created_index'),
-        ('webhooks', '0006_retention_without_dependent_fk_checks'),
+        ('deadletters', '0008_i17_report_error_class'),
+        ('webhooks', '0010_merge_i17'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('webhooks', '0007_i17_subject_index'),
+        ('webhooks', '0010_merge_i17'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,131 @@
+"""Replays and dry runs: one attempt of a dead (or failed) event, on demand.
+
+- `replay_event` claims a dead event and runs exactly one attempt; `claim_many` and
+  `replay_claimed` do the same for many events at once (bulk replay of dead letters).
+  Success marks it processed; failure puts it back to dead without announcing it again
+  (the dead letter records the replay).
+- `dry_run_event` runs the handler in a transaction that is always rolled back, and
+  captures what it raised exactly as a real attempt does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from webhooks import handlers, logcontext
+from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, Shop, WebhookEvent
+from webhooks.processing.attempt import AttemptResult, LostClaim, Recorder, capture, ignore, run_attempt
+from webhooks.processing.claims import REPLAYABLE, claim
+
+
+class _DryRunRollback(Exception):
+    pass
+
+
+def _back_to_dead(event: WebhookEvent, result: AttemptResult) -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        status=EventStatus.DEAD, lease_expires_at=None, processed_at=timezone.now()
+    )
+    event.status = EventStatus.DEAD
+
+
+@logcontext.scoped
+def replay_event(event_id: int, *, trigger: str = "replay") -> AttemptResult | None:
+    """Run one attempt of a dead (or failed) event. None when it could not be claimed
+    (already being replayed, or no longer dead)."""
+    lease = claim(event_id, statuses=REPLAYABLE)
+    if lease is None:
+        return None
+    event = WebhookEvent.objects.get(pk=event_id)
+    return replay_claimed([event], lease, trigger=trigger)[event_id]
+
+
+def _replay_one(
+    event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
+    shops: dict[str, Shop] | None = None, record: Recorder = None, destination: Any = None,
+) -> AttemptResult | None:
+    try:
+        return run_attempt(event, func, lease, trigger, settle=_back_to_dead, shops=shops, record=record,
+                           destination=destination)
+    except LostClaim:
+        return None
+
+
+def replay_claimed(
+    events: list[WebhookEvent], lease: datetime, *, trigger: str = "replay",
+    then: Callable[[dict[int, AttemptResult | None]], None] | None = None, destination: Any = None,
+) -> dict[int, AttemptResult | None]:
+    """One attempt for each of these events, claimed with `lease`: what `replay_event` does
+    for one, for many at once. Returns each event's result by pk, None where the claim was
+    lost to someone else meanwhile.
+
+    Handlers that work outside the database (non-atomic) run first, one by one, as for the
+    worker. Then one transaction: every other handler in a savepoint of its own, so that a
+    failure rolls back that handler's work only; the events' statuses and attempt rows; and
+    `then(results)`, the caller's own bookkeeping, which commits together with them. An
+    exception outside a handler rolls the whole transaction back and propagates: the events
+    stay claimed until the caller gives them back (`release`) or their lease lapses.
+    `destination`: a ForwardDestination that forwarding handlers send to instead (a replay
+    to another destination).
+    """
+    results: dict[int, AttemptResult | None] = {}
+    # Routing depends on the provider and topic only: resolved once for each of them.
+    by_topic: dict[tuple[str, str], handlers.HandlerFunc | None] = {}
+    for event in events:
+        if (event.provider, event.topic) not in by_topic:
+            by_topic[event.provider, event.topic] = handlers.resolve(event)
+    funcs = {event.pk: by_topic[event.provider, event.topic] for event in events}
+    for event in events:
+        func = funcs[event.pk]
+        if func is not None and not handlers.is_atomic(func):
+            with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
+                results[event.pk] = _replay_one(event, func, lease, trigger, destination=destination)
+    with transaction.atomic():
+        domains = {e.shop_domain for e in events if e.pk not in results and e.provider == "shopify" and e.shop_domain}
+        shops = {shop.domain: shop for shop in Shop.objects.filter(domain__in=domains)} if domains else {}
+        rows: list[EventAttempt] = []
+        for event in events:
+            if event.pk in results:
+                continue
+            func = funcs[event.pk]
+            with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
+                if func is None:
+                    # None when the claim was lost meanwhile: nothing written, not ours.
+                    results[event.pk] = AttemptResult(
+                        outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic"
+                    ) if ignore(event, trigger, lease) else None
+                else:
+                    results[event.pk] = _replay_one(
+                        event, func, lease, trigger, shops=shops, record=rows.append, destination=destination
+                    )
+        EventAttempt.objects.bulk_create(rows)
+        if then is not None:
+            then(results)
+    return results
+
+
+def dry_run_event(event: WebhookEvent) -> AttemptResult:
+    """What a replay would do, without changing anything: the handler runs in a
+    transaction that is always rolled back, with ctx.dry_run set."""
+    func = handlers.resolve(event)
+    if func is None:
+        return AttemptResult(outcome=AttemptOutcome.IGNORED, summary="no handler for this topic: it would be ignored")
+    result = AttemptResult(outcome=AttemptOutcome.OK, number=event.attempts + 1)
+    t0 = time.perf_counter()
+    try:
+        with transaction.atomic():
+            shop = Shop.objects.filter(domain=event.shop_domain).first() if event.shop_domain else None
+            result.summary = func(handlers.HandlerContext(event, shop, result.number, dry_run=True)) or ""
+            raise _DryRunRollback
+    except _DryRunRollback:
+        pass
+    except Exception as exc:  # noqa: BLE001 - captured as a real attempt's would be
+        capture(result, exc)
+    result.duration_ms = (time.perf_counter() - t0) * 1000
+    return result
