@@ -22,6 +22,9 @@ def whole(minimum: int, maximum: int) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         try:
+            # ASCII digits only: int() also reads other scripts' digits ("٣" is 3).
+            if not text.strip().lstrip("+-").isascii():
+                raise ValueError(text)
             value = int(text.strip())
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
@@ -47,3 +50,20 @@ def seconds(minimum: float, maximum: float) -> Callable[[str], float]:
 
     parse.__name__ = "seconds"
     return parse
+
+
+def rate(maximum: float) -> Callable[[str], float]:
+    """Items per second, from 0 (meaning: as fast as possible) to `maximum`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of items per second, got {text!r}") from None
+        if not (math.isfinite(value) and 0 <= value <= maximum):
+            raise argparse.ArgumentTypeError(f"{text!r} is outside 0..{maximum:g} per second")
+        return value
+
+    parse.__name__ = "items per second"
+    return parse
+

@@ -22,6 +22,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deadletters.batches import ReplayBatch
+from webhooks.arguments import MAX_ID, whole
+
+ID = whole(1, MAX_ID)
 
 
 class Command(BaseCommand):
@@ -31,13 +34,13 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="verb", required=True)
         listing = sub.add_parser("list", help="Newest first.")
         listing.add_argument("--active", action="store_true", help="Only queued, running and paused batches.")
-        listing.add_argument("--limit", type=int, default=50)
-        sub.add_parser("show", help="One batch: state, progress, changes.").add_argument("id", type=int)
+        listing.add_argument("--limit", type=whole(1, 100_000), default=50, help="1 to 100000 (default 50).")
+        sub.add_parser("show", help="One batch: state, progress, changes.").add_argument("id", type=ID)
         pause = sub.add_parser("pause", help="Pause: the worker stops after the items in hand.")
-        pause.add_argument("id", type=int)
+        pause.add_argument("id", type=ID)
         pause.add_argument("--reason", default="", help="Shown on the batch (default: who paused it).")
-        sub.add_parser("resume", help="Go on at the batch's rate.").add_argument("id", type=int)
-        sub.add_parser("cancel", help="Stop for good; what it has not reached stays open.").add_argument("id", type=int)
+        sub.add_parser("resume", help="Go on at the batch's rate.").add_argument("id", type=ID)
+        sub.add_parser("cancel", help="Stop for good; what it has not reached stays open.").add_argument("id", type=ID)
 
     def handle(self, *args: Any, **options: Any) -> None:
         verb = options["verb"]

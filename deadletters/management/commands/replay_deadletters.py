@@ -28,7 +28,7 @@ from deadletters import batch_run
 from deadletters.batches import FAILED_OUTCOMES, BatchItem, BatchOrigin, BatchStatus, ReplayBatch, default_rate
 from deadletters.models import DeadLetter, ReplayOutcome
 from webhooks import textsafe
-from webhooks.arguments import MAX_DAYS, MAX_ID, whole
+from webhooks.arguments import MAX_DAYS, MAX_ID, rate, whole
 from webhooks.models import ForwardDestination
 
 FAILED = {ReplayOutcome.FAILED, ReplayOutcome.DEFERRED}
@@ -55,8 +55,9 @@ class Command(BaseCommand):
                             help="Replays run rolled back (nothing changes); --cleanup only counts.")
         parser.add_argument("--limit", type=whole(1, 100_000), default=1000,
                             help="With --list: at most this many rows, 1 to 100000 (default 1000).")
-        parser.add_argument("--rate", type=float, default=None,
-                            help="Replays started per second at most (default DEADLETTER_BATCH_RATE; 0: as fast as possible).")
+        parser.add_argument("--rate", type=rate(10_000), default=None,
+                            help="Replays started per second at most, 0 to 10000 "
+                                 "(default DEADLETTER_BATCH_RATE; 0: as fast as possible).")
         parser.add_argument("--canary", type=whole(0, 1_000_000), default=0,
                             help="Replay the first N alone, 0 to 1000000 (default 0: none); if any fails, the batch pauses (exit 3).")
         parser.add_argument("--destination", default="",
@@ -109,10 +110,8 @@ class Command(BaseCommand):
         return [found[i] for i in options["ids"]]
 
     def pace(self, options: dict[str, Any]) -> tuple[float | None, ForwardDestination | None]:
-        """--rate, --canary and --destination, checked before anything runs."""
+        """The rate and --destination, checked before anything runs."""
         rate = default_rate() if options["rate"] is None else options["rate"]
-        if rate is not None and not 0 <= rate <= 10_000:
-            raise CommandError("--rate must be between 0 (as fast as possible) and 10000 per second", returncode=2)
         destination = None
         if options["destination"]:
             name = options["destination"]

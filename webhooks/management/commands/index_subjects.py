@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from webhooks.arguments import whole
 from webhooks.models import WebhookEvent
 from webhooks.subject_index import EventSubject
 
@@ -21,7 +22,8 @@ class Command(BaseCommand):
     help = "Index the subjects (customers, orders) of every finished event not indexed yet."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch", type=int, default=2000, help="Events per transaction (default 2000).")
+        parser.add_argument("--batch", type=whole(1, 100_000), default=2000,
+                            help="Events per transaction, 1 to 100000 (default 2000).")
         parser.add_argument("--dry-run", action="store_true", help="Count what would be indexed; change nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
