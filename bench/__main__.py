@@ -30,6 +30,7 @@ SCENARIOS = {
     "replay": "bench.s_replay",
     "retention": "bench.s_retention",
     "admin": "bench.s_admin",
+    "privacy": "bench.s_privacy",
     "redrive": "bench.s_redrive",
 }
 
@@ -50,6 +51,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--replay-items", type=int, help="open dead letters to replay (default 10000)")
     parser.add_argument("--retention-events", type=int, help="expired events (default 1000000)")
     parser.add_argument("--admin-events", type=int, help="events behind the admin (default 1000000)")
+    parser.add_argument("--privacy-events", type=int, help="events of the shop a customer is redacted from (default 1000000)")
     parser.add_argument("--redrive-items", type=int, help="dead letters of the paced batch (default 2000)")
     parser.add_argument("--redrive-rate", type=float, default=50.0, help="the paced batch's rate, items per second")
     parser.add_argument("--redrive-pauses", type=int, help="clicks on pause measured (default 20)")
@@ -85,6 +87,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         admin_events=admin_events,
         admin_deadletters=max(1, admin_events // 10),
         admin_requests=5 if smoke else 50,
+        privacy_events=max(400, int(pick(args.privacy_events, 1_000_000, 2_000))),
         rounds=int(pick(args.rounds, 2, 1)),
         redrive_items=int(pick(args.redrive_items, 2000, 60)),
         redrive_rate=args.redrive_rate,

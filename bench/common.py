@@ -60,6 +60,7 @@ class Options:
     admin_deadletters: int
     admin_requests: int
     rounds: int
+    privacy_events: int
     redrive_items: int = 2000
     redrive_rate: float = 50.0
     redrive_pauses: int = 20
@@ -281,11 +282,12 @@ def reset_event_tables() -> None:
 
     if connection.vendor != "postgresql":  # --allow-sqlite
         for table in ("deadletters_replayrecord", "deadletters_deadletter", "webhooks_eventattempt",
-                      "webhooks_webhookevent", "webhooks_shop", "django_q_ormq", "django_q_task"):
+                      "webhooks_eventsubject", "webhooks_webhookevent", "webhooks_shop", "django_q_ormq", "django_q_task"):
             execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         return
     execute(
-        "TRUNCATE webhooks_webhookevent, webhooks_eventattempt, deadletters_deadletter, deadletters_replayrecord, "
+        "TRUNCATE webhooks_webhookevent, webhooks_eventattempt, webhooks_eventsubject, deadletters_deadletter, "
+        "deadletters_replayrecord, "
         "webhooks_shop, django_q_ormq, django_q_task RESTART IDENTITY CASCADE"
     )
 

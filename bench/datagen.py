@@ -22,12 +22,13 @@ def require_postgresql() -> None:
 
 def generate_events(
     count: int, *, prefix: str, start: int = 0, min_age_days: float = 0.0, max_age_days: float = 14.0,
-    status: str | None = None, topic: str | None = None, with_attempts: bool = True,
+    status: str | None = None, topic: str | None = None, with_attempts: bool = True, shop: str | None = None,
 ) -> tuple[int, int]:
     """Insert `count` events with webhook ids `<prefix><n>` for n in [start, start+count).
 
     Ages spread evenly between min and max age (newest last). `status` None mixes 95 %
-    processed, 3 % ignored, 1 % failed and 1 % dead. Returns the (first, last) event id.
+    processed, 3 % ignored, 1 % failed and 1 % dead. `shop` None spreads them over SHOPS
+    shops. Returns the (first, last) event id.
     """
     require_postgresql()
     topics = "ARRAY[" + ",".join(f"'{t}'" for t in TOPICS) + "]"
@@ -38,6 +39,7 @@ def generate_events(
              "WHEN i %% 100 < 5 THEN 'ignored' ELSE 'processed' END"
     )
     span = max_age_days - min_age_days
+    shop_sql = f"'{shop}'" if shop else f"'bench-shop-' || (i %% {SHOPS}) || '.myshopify.com'"
     first = scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM webhooks_webhookevent")
     # Only constants written by the bench itself are interpolated; the counts are parameters.
     execute(
@@ -47,7 +49,7 @@ def generate_events(
             headers, payload, status, attempts, last_error, ack_latency_ms, processing_ms, processed_at,
             last_enqueued_at, synthetic
         )
-        SELECT 'shopify', {topic_sql}, 'bench-shop-' || (i %% {SHOPS}) || '.myshopify.com', %s::text || i, 'evt-' || i,
+        SELECT 'shopify', {topic_sql}, {shop_sql}, %s::text || i, 'evt-' || i,
                '2025-10', r, r, '{{"Content-Type": "application/json", "X-Shopify-Hmac-Sha256": "[redacted]"}}'::jsonb,
                jsonb_build_object('id', i, 'email', 'customer' || i || '@example.com', 'current',
                    jsonb_build_array('read_orders', 'write_products'), 'total_price', '199.00',

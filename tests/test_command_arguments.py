@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from deadletters.models import DeadLetter
 from timedify_ops.models import JobRun
 from webhooks.models import WebhookEvent
+from webhooks.subject_index import EventSubject
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,8 @@ OURS = {name for name, app in get_commands().items() if app in ("webhooks", "dea
 
 
 def state() -> tuple[int, ...]:
-    return (WebhookEvent.objects.count(), DeadLetter.objects.count(), JobRun.objects.count(), OrmQ.objects.count())
+    return (WebhookEvent.objects.count(), DeadLetter.objects.count(), JobRun.objects.count(), OrmQ.objects.count(),
+            EventSubject.objects.count())
 
 
 @st.composite

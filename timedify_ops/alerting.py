@@ -2,7 +2,8 @@
 
 Level 1: normal. Level 2 (errors found): webhook error rate above ALERT_ERROR_RATE_PCT,
 response time (ack latency p95) above ALERT_RESPONSE_MS, more than ALERT_DEADLETTERS_MAX
-open dead letters, a topic silent for longer than its gap, or health degraded.
+open dead letters, compliance requests failed or near their deadline, a topic silent
+for longer than its gap, or health degraded.
 Level 3 (outage): health down (database, migrations, an HTTP target unreachable) or every
 webhook in the window failed. Synthetic deliveries are left out of every figure.
 """
@@ -10,7 +11,9 @@ webhook in the window failed. Synthetic deliveries are left out of every figure.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -19,22 +22,16 @@ from django.core.mail import send_mail
 from django.db import DatabaseError
 from django.utils import timezone
 
+from timedify_ops import figures
 from timedify_ops.health import check_database, full_health
-from timedify_ops.jobs import Outcome
+from timedify_ops.jobtypes import Outcome
 from timedify_ops.models import AlertState, JobRun, JobStatus
+from webhooks.compliance import WARN_DAYS
+from webhooks.models import ComplianceRequest, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
 LEVEL_NAMES = {1: "normal", 2: "errors found", 3: "outage"}
-
-
-def _percentile(qs: Any, n: int, fraction: float) -> float | None:
-    """The value at rank ceil(n * fraction) without loading the column: the database sorts,
-    one row comes back."""
-    if not n:
-        return None
-    rank = min(n - 1, max(0, int(-(-n * fraction // 1)) - 1))
-    return qs.order_by("ack_latency_ms").values_list("ack_latency_ms", flat=True)[rank]
 
 
 def latest_health() -> dict[str, Any]:
@@ -50,49 +47,85 @@ def latest_health() -> dict[str, Any]:
     return last if last else full_health()
 
 
-def evaluate() -> dict[str, Any]:
-    """{"level": 1 | 2 | 3, "reasons": [str], "window_minutes", "events", "errors",
-    "error_rate_pct", "p95_ms", "p99_ms", "slo", "dead_letters_open", "silent_topics",
-    "health"}. Reads only; `check()` notifies."""
-    from deadletters.models import DeadLetter
-    from webhooks.compliance import WARN_DAYS
-    from webhooks.models import ComplianceRequest, EventStatus, WebhookEvent
+@dataclass
+class Facts:
+    """What every check reads, computed once per evaluation from `figures`."""
 
-    if not check_database()["ok"]:
-        return {"level": 3, "reasons": ["database down"], "health": {"status": "down"}}
+    now: datetime
+    window_minutes: int
+    errors: figures.ErrorCounts
+    p95: float | None
+    p99: float | None
+    dead_letters_open: int
+    health: dict[str, Any]
+    # Filled by check_silent_topics: topic -> minutes since its last delivery.
+    silent_topics: dict[str, int] = field(default_factory=dict)
+    # Filled by check_compliance.
+    compliance_needing_attention: int = 0
 
-    now = timezone.now()
-    window = settings.ALERT_WINDOW_MINUTES
-    recent = WebhookEvent.objects.filter(received_at__gte=now - timedelta(minutes=window), synthetic=False)
-    total = recent.count()
-    errors = recent.filter(status__in=[EventStatus.FAILED, EventStatus.DEAD]).count()
-    rate = round(100.0 * errors / total, 2) if total else 0.0
-    timed = recent.filter(ack_latency_ms__isnull=False)
-    n_timed = timed.count()
-    p95, p99 = _percentile(timed, n_timed, 0.95), _percentile(timed, n_timed, 0.99)
-    dead_open = DeadLetter.objects.unresolved().count()
-    health = latest_health()
+    @classmethod
+    def gather(cls) -> Facts:
+        now = timezone.now()
+        window = timedelta(minutes=settings.ALERT_WINDOW_MINUTES)
+        histogram = figures.latency(window, now)
+        return cls(
+            now=now,
+            window_minutes=settings.ALERT_WINDOW_MINUTES,
+            errors=figures.errors(window, now),
+            p95=figures.percentile(histogram, 0.95),
+            p99=figures.percentile(histogram, 0.99),
+            dead_letters_open=figures.open_dead_letters(),
+            health=latest_health(),
+        )
 
-    level3: list[str] = []
-    level2: list[str] = []
-    if health.get("status") == "down":
-        level3.append("health down: " + "; ".join(health.get("reasons", [])))
-    elif health.get("status") == "degraded":
-        level2.append("health degraded: " + "; ".join(health.get("reasons", [])))
-    if total >= settings.ALERT_ALL_FAILING_MIN_EVENTS and errors == total:
-        level3.append(f"all {total} webhooks in the last {window} min failed")
-    elif rate > settings.ALERT_ERROR_RATE_PCT:
-        level2.append(f"error rate {rate:.1f} % > {settings.ALERT_ERROR_RATE_PCT:g} % ({errors}/{total})")
-    if p95 is not None and p95 > settings.ALERT_RESPONSE_MS:
-        level2.append(f"response time p95 {p95:.0f} ms > {settings.ALERT_RESPONSE_MS:.0f} ms")
-    if dead_open > settings.ALERT_DEADLETTERS_MAX:
-        level2.append(f"{dead_open} open dead letters > {settings.ALERT_DEADLETTERS_MAX}")
-    ComplianceRequest.objects.mark_overdue(now)
-    compliance = ComplianceRequest.objects.needing_attention(now).count()
-    if compliance:
-        level2.append(f"{compliance} compliance requests failed or within {WARN_DAYS} days of their deadline")
 
-    silent = {}
+@dataclass(frozen=True)
+class Finding:
+    """One reason for a level. `area` "system" is a fault of the pipeline, "health" repeats
+    the health check's own verdict, "backlog" is work waiting for people (the dashboard
+    shows the system apart from the backlog, and health's reasons once)."""
+
+    level: int
+    text: str
+    area: str = "system"
+
+
+Check = Callable[[Facts], list[Finding]]
+
+
+def check_health(f: Facts) -> list[Finding]:
+    status = f.health.get("status")
+    if status not in ("down", "degraded"):
+        return []
+    reasons = "; ".join(f.health.get("reasons", []))
+    return [Finding(3 if status == "down" else 2, f"health {status}: {reasons}", area="health")]
+
+
+def check_error_rate(f: Facts) -> list[Finding]:
+    e, window = f.errors, f.window_minutes
+    if e.events >= settings.ALERT_ALL_FAILING_MIN_EVENTS and e.errors == e.events:
+        return [Finding(3, f"all {e.events} webhooks in the last {window} min failed")]
+    pct = 100.0 * e.rate
+    if pct > settings.ALERT_ERROR_RATE_PCT:
+        return [Finding(2, f"error rate {pct:.1f} % > {settings.ALERT_ERROR_RATE_PCT:g} % ({e.errors}/{e.events})")]
+    return []
+
+
+def check_response_time(f: Facts) -> list[Finding]:
+    if f.p95 is not None and f.p95 > settings.ALERT_RESPONSE_MS:
+        return [Finding(2, f"response time p95 {f.p95:.0f} ms > {settings.ALERT_RESPONSE_MS:.0f} ms")]
+    return []
+
+
+def check_dead_letters(f: Facts) -> list[Finding]:
+    n = f.dead_letters_open
+    if n > settings.ALERT_DEADLETTERS_MAX:
+        return [Finding(2, f"{n} open dead letters > {settings.ALERT_DEADLETTERS_MAX}", area="backlog")]
+    return []
+
+
+def check_silent_topics(f: Facts) -> list[Finding]:
+    found = []
     for topic, gap in settings.ALERT_TOPIC_GAPS.items():
         last = (
             WebhookEvent.objects.filter(topic=topic, synthetic=False)
@@ -101,32 +134,57 @@ def evaluate() -> dict[str, Any]:
             .first()
         )
         # A topic never seen does not "normally arrive": only a known topic can fall silent.
-        if last and now - last > timedelta(minutes=gap):
-            minutes = int((now - last).total_seconds() // 60)
-            silent[topic] = minutes
-            level2.append(f"no {topic} for {minutes} min (gap {gap} min)")
+        if last and f.now - last > timedelta(minutes=gap):
+            minutes = int((f.now - last).total_seconds() // 60)
+            f.silent_topics[topic] = minutes
+            found.append(Finding(2, f"no {topic} for {minutes} min (gap {gap} min)"))
+    return found
 
-    slo = {
-        "p95_ok": p95 is None or p95 <= settings.SLO_P95_MS,
-        "p99_ok": p99 is None or p99 <= settings.SLO_P99_MS,
-        "p95_target_ms": settings.SLO_P95_MS,
-        "p99_target_ms": settings.SLO_P99_MS,
-    }
-    level = 3 if level3 else 2 if level2 else 1
+
+def check_compliance(f: Facts) -> list[Finding]:
+    """Compliance requests failed or close to their 30-day deadline: work for people."""
+    ComplianceRequest.objects.mark_overdue(f.now)
+    n = f.compliance_needing_attention = ComplianceRequest.objects.needing_attention(f.now).count()
+    if n:
+        return [Finding(2, f"{n} compliance requests failed or within {WARN_DAYS} days of their deadline", area="backlog")]
+    return []
+
+
+# The runbook's checks, in the order their reasons are listed. Add a check by appending a
+# function that takes the Facts and returns its findings.
+CHECKS: list[Check] = [
+    check_health, check_error_rate, check_response_time, check_dead_letters, check_compliance, check_silent_topics,
+]
+
+
+def evaluate() -> dict[str, Any]:
+    """{"level": 1 | 2 | 3, "reasons": [str], "findings": [{"level", "text", "area"}],
+    "window_minutes", "events", "errors", "error_rate_pct", "p95_ms", "p99_ms", "slo",
+    "dead_letters_open", "health"}. Reads only; `check()` notifies."""
+    if not check_database()["ok"]:
+        return {
+            "level": 3, "reasons": ["database down"], "findings": [{"level": 3, "text": "database down", "area": "system"}],
+            "health": {"status": "down", "reasons": ["database down"]},
+        }
+    f = Facts.gather()
+    findings = sorted((finding for check in CHECKS for finding in check(f)), key=lambda x: -x.level)
+    level = max([1] + [x.level for x in findings])
+    t = figures.targets()
     return {
         "level": level,
-        "reasons": level3 + level2,
-        "window_minutes": window,
-        "events": total,
-        "errors": errors,
-        "error_rate_pct": rate,
-        "p95_ms": p95,
-        "p99_ms": p99,
-        "slo": slo,
-        "dead_letters_open": dead_open,
-        "compliance_needing_attention": compliance,
-        "silent_topics": silent,
-        "health": {"status": health.get("status"), "reasons": health.get("reasons", [])},
+        "reasons": [x.text for x in findings],
+        "findings": [{"level": x.level, "text": x.text, "area": x.area} for x in findings],
+        "window_minutes": f.window_minutes,
+        "events": f.errors.events,
+        "errors": f.errors.errors,
+        "error_rate_pct": round(100.0 * f.errors.rate, 2),
+        "p95_ms": f.p95,
+        "p99_ms": f.p99,
+        "slo": {**t.met(f.p95, f.p99, f.errors.rate), "p95_target_ms": t.p95_ms, "p99_target_ms": t.p99_ms},
+        "dead_letters_open": f.dead_letters_open,
+        "compliance_needing_attention": f.compliance_needing_attention,
+        "silent_topics": f.silent_topics,
+        "health": {"status": f.health.get("status"), "reasons": f.health.get("reasons", [])},
     }
 
 

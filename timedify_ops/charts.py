@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from timedify_ops.figures import targets
 from timedify_ops.series import Series
 
 WIDTH, HEIGHT = 560, 180
-LEFT, RIGHT, TOP, BOTTOM = 48, 10, 12, 24
-COLOURS = {"p50": "#4f8fd6", "p95": "#d68f2f", "p99": "#b8413a", "errors": "#b8413a", "volume": "#417690"}
+LEFT, RIGHT, TOP, BOTTOM = 48, 10, 22, 24
+# Each line its own colour; SLO lines share one that no data line uses.
+COLOURS = {"p50": "#2f6fb8", "p95": "#d68f2f", "p99": "#b8413a", "errors": "#b8413a", "volume": "#417690"}
+SLO_COLOUR = "#6b4fa0"
 
 
 @dataclass
@@ -24,6 +27,7 @@ class Line:
     label: str
     values: Sequence[float | None]
     colour: str
+    width: float = 1.6
 
 
 @dataclass
@@ -76,21 +80,39 @@ def _fmt(v: float, unit: str) -> str:
 def _thresholds(items: Sequence[Threshold], top: float, unit: str) -> SafeString:
     return format_html_join(
         "",
-        '<line x1="{}" x2="{}" y1="{}" y2="{}" class="slo" stroke-dasharray="6 4" data-slo="{}"/>'
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" class="slo" stroke="{}" stroke-dasharray="4 3" data-slo="{}"/>'
         '<text x="{}" y="{}" class="slo-label" text-anchor="end">{}</text>',
         (
-            (LEFT, WIDTH - RIGHT, f"{_y(t.value, top):.1f}", f"{_y(t.value, top):.1f}", t.label,
+            (LEFT, WIDTH - RIGHT, f"{_y(t.value, top):.1f}", f"{_y(t.value, top):.1f}", SLO_COLOUR, t.label,
              WIDTH - RIGHT - 2, f"{_y(t.value, top) - 3:.1f}", f"SLO {t.label} {_fmt(t.value, unit)}")
             for t in items
         ),
     )
 
 
+def _legend_positions(entries: Sequence[tuple[str, str, str]]) -> list[int]:
+    """Left edge of each legend entry, spaced by the length of the ones before it."""
+    xs, x = [], LEFT
+    for label, _, _ in entries:
+        xs.append(x)
+        x += 30 + 6 * len(label)
+    return xs
+
+
+def _top(peak: float, unit: str) -> float:
+    """The axis' top: a little above the peak, and for a rate never above 100 %."""
+    top = peak * 1.1 if peak > 0 else 1.0
+    return min(top, 1.0) if unit == "%" else top
+
+
 def line_chart(
     title: str, labels: Sequence[str], lines: Sequence[Line], thresholds: Sequence[Threshold], unit: str
 ) -> SafeString:
-    peak = max([v for line in lines for v in line.values if v is not None] + [t.value * 1.25 for t in thresholds])
-    top = peak * 1.1 if peak > 0 else 1.0
+    """Lines are drawn in the order given, each later one on top: give the highest first
+    (p99, p95, p50) so a lower line that meets a higher one stays visible."""
+    # The axis fits the data; an SLO line above it is named in the legend, not drawn.
+    top = _top(max([v for line in lines for v in line.values if v is not None] + [0.0]), unit)
+    shown = [t for t in thresholds if t.value <= top]
     n = len(labels)
     paths = []
     for line in lines:
@@ -108,15 +130,25 @@ def line_chart(
             elif seg:
                 paths.append(
                     format_html(
-                        '<polyline points="{}" fill="none" stroke="{}" stroke-width="1.6" data-series="{}"/>',
-                        " ".join(seg), line.colour, line.label,
+                        '<polyline points="{}" fill="none" stroke="{}" stroke-width="{}" data-series="{}"/>',
+                        " ".join(seg), line.colour, line.width, line.label,
                     )
                 )
+    entries = [(line.label, line.colour, "") for line in lines]
+    entries += [
+        (f"SLO {t.label}" + ("" if t in shown else f" {_fmt(t.value, unit)} (above)"), SLO_COLOUR, "4 3")
+        for t in thresholds
+    ]
     legend = format_html_join(
-        "", '<text x="{}" y="{}" class="legend" fill="{}">{}</text>',
-        ((LEFT + 8 + 60 * i, TOP + 8, line.colour, line.label) for i, line in enumerate(lines)),
+        "",
+        '<g class="legend-item" data-legend="{}"><line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-width="2" '
+        'stroke-dasharray="{}"/><text x="{}" y="{}" class="legend">{}</text></g>',
+        (
+            (label, x, x + 14, 9, 9, colour, dash, x + 18, 13, label)
+            for x, (label, colour, dash) in zip(_legend_positions(entries), entries, strict=True)
+        ),
     )
-    body = mark_safe("".join(paths)) + _thresholds(thresholds, top, unit) + legend  # noqa: S308 (format_html parts)
+    body = _thresholds(shown, top, unit) + mark_safe("".join(paths)) + legend  # noqa: S308 (format_html parts)
     return _frame(title, top, unit, labels, body)
 
 
@@ -137,23 +169,24 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[int], colour: 
 
 def traffic_charts(s: Series, label_format: str) -> dict[str, SafeString]:
     """Volume, error rate and latency charts for one window, SLO lines drawn."""
-    from timedify_ops.series import SLO_ERROR_RATE, SLO_P95_MS, SLO_P99_MS
-
+    slo = targets()
     labels = [b.start.strftime(label_format) for b in s.buckets]
     return {
         "volume": bar_chart("Webhook volume", labels, [b.count for b in s.buckets], COLOURS["volume"]),
         "errors": line_chart(
             "Error rate", labels,
             [Line("error rate", [b.error_rate if b.count else None for b in s.buckets], COLOURS["errors"])],
-            [Threshold("error rate", SLO_ERROR_RATE)], "%",
+            [Threshold("error rate", slo.error_rate)], "%",
         ),
         "latency": line_chart(
             "Ingest latency", labels,
+            # Widest first: where two percentiles are equal, the narrower one drawn on top
+            # still shows the wider one's edges.
             [
-                Line("p50", [b.p50 for b in s.buckets], COLOURS["p50"]),
-                Line("p95", [b.p95 for b in s.buckets], COLOURS["p95"]),
-                Line("p99", [b.p99 for b in s.buckets], COLOURS["p99"]),
+                Line("p99", [b.p99 for b in s.buckets], COLOURS["p99"], width=4.0),
+                Line("p95", [b.p95 for b in s.buckets], COLOURS["p95"], width=2.6),
+                Line("p50", [b.p50 for b in s.buckets], COLOURS["p50"], width=1.4),
             ],
-            [Threshold("p95", SLO_P95_MS), Threshold("p99", SLO_P99_MS)], "ms",
+            [Threshold("p95", slo.p95_ms), Threshold("p99", slo.p99_ms)], "ms",
         ),
     }

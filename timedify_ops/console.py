@@ -11,7 +11,7 @@ from rich.text import Text
 
 from webhooks import textsafe
 
-STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "down": "bold red"}
+STATUS_STYLE = {"ok": "bold green", "unknown": "bold", "degraded": "bold yellow", "down": "bold red"}
 TOPIC_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green")
 
 

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.test import override_settings
 from django.utils import timezone
 
+from deadletters.models import DeadLetter
 from webhooks import processing
 from webhooks.models import EventAttempt, WebhookEvent
 from webhooks.store import insert_event
@@ -122,8 +123,6 @@ def seed(count: int = 240, *, days: int = 7, seed_value: int = 7) -> dict[str, i
 
 def _age(created: list[tuple[int, timedelta]]) -> None:
     """Spread the events over the past days, keeping each one's own timings."""
-    from deadletters.models import DeadLetter
-
     for event_id, age in created:
         WebhookEvent.objects.filter(pk=event_id).update(
             received_at=F("received_at") - age, processed_at=F("processed_at") - age

@@ -9,9 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import requests
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from timedify_ops import figures
 
 
 def check_database() -> dict[str, Any]:
@@ -38,32 +42,33 @@ def check_migrations() -> dict[str, Any]:
 
 def basic_health() -> dict[str, Any]:
     checks = {"database": check_database()}
-    checks["migrations"] = check_migrations() if checks["database"]["ok"] else {"ok": False, "error": "skipped"}
+    skipped = {"ok": False, "skipped": True, "error": "not checked without a database"}
+    checks["migrations"] = check_migrations() if checks["database"]["ok"] else skipped
     ok = all(c["ok"] for c in checks.values())
     return {"status": "ok" if ok else "down", "timestamp": timezone.now().isoformat(), "checks": checks}
 
 
 # --- The full health check (scheduled job, health_check command, alerting) ----------------
-# Each check returns {"ok": bool, ...}; `_SEVERITY` says what a failing check makes the
-# whole: "down" (the console cannot do its job) or "degraded" (it can, with a problem).
-_SEVERITY = {"database": "down", "migrations": "down"}
-
-
-def running_cluster_stats() -> list[Any]:
-    """django-q2 heartbeats of the clusters that are running. A cluster that stopped keeps
-    its last heartbeat (status "Stopped") in the cache for a few seconds: not running."""
-    from django_q.conf import Conf
-    from django_q.status import Stat
-
-    return [s for s in Stat.get_all() if str(s.status) != Conf.STOPPED]
+# Each check returns {"ok": bool, ...} and, when not ok, an "error" in words. `_SEVERITY`
+# says what a failing check makes the whole: "down" (the console cannot do its job),
+# "degraded" (it can, with a problem) or "backlog" (work waiting for people, not a fault of
+# the pipeline: shown and alerted on, but it never changes the system's status).
+_SEVERITY = {"database": "down", "migrations": "down", "dead_letters": "backlog"}
 
 
 def check_cluster() -> dict[str, Any]:
-    """At least one qcluster reports its stats through the shared cache."""
+    """At least one qcluster reports its heartbeat through the shared cache."""
+    missing = figures.cache_table_missing()
+    if missing:
+        # The clusters cannot store a heartbeat: say so rather than "no cluster is running".
+        return {
+            "ok": False, "clusters": 0,
+            "error": f"cannot see the worker clusters: the cache table {missing} is missing (run manage.py migrate)",
+        }
     try:
-        stats = running_cluster_stats()
+        stats = figures.running_clusters()
     except Exception as exc:  # noqa: BLE001  (a cache or broker error means: cannot tell, so not alive)
-        return {"ok": False, "error": f"cannot read cluster stats: {type(exc).__name__}", "clusters": 0}
+        return {"ok": False, "error": f"cannot read the clusters' heartbeats: {type(exc).__name__}", "clusters": 0}
     if not stats:
         return {"ok": False, "error": "no worker cluster is running", "clusters": 0}
     return {
@@ -75,32 +80,15 @@ def check_cluster() -> dict[str, Any]:
 
 
 def check_queue() -> dict[str, Any]:
-    """Depth of the broker queue and, on the ORM broker, the age of its oldest task."""
-    from django.conf import settings
-    from django_q.brokers import get_broker
-    from django_q.conf import Conf
-
-    try:
-        depth = int(get_broker().queue_size() or 0)
-    except Exception as exc:  # noqa: BLE001  (an unreachable Redis is a failed check, not a crash)
-        return {"ok": False, "error": f"broker unreachable: {type(exc).__name__}"}
-    result: dict[str, Any] = {"ok": True, "depth": depth, "oldest_age_s": None}
-    if Conf.ORM:
-        from django_q.models import OrmQ
-
-        # The ORM broker stamps `lock` with the enqueue time; claimed tasks carry a future lock.
-        oldest = (
-            OrmQ.objects.filter(key=Conf.CLUSTER_NAME, lock__lte=timezone.now())
-            .order_by("lock")
-            .values_list("lock", flat=True)
-            .first()
-        )
-        if oldest:
-            result["oldest_age_s"] = round((timezone.now() - oldest).total_seconds(), 1)
+    """Depth of the configured broker's queue and, on the ORM broker, its oldest task's age."""
+    state = figures.queue_state()
+    if state["error"]:
+        return {"ok": False, "error": state["error"], "kind": state["kind"]}
+    result: dict[str, Any] = {"ok": True, **{k: v for k, v in state.items() if k != "error"}}
     problems = []
+    depth, age = state["depth"], state["oldest_age_s"]
     if depth > settings.HEALTH_QUEUE_DEPTH_MAX:
         problems.append(f"queue depth {depth} > {settings.HEALTH_QUEUE_DEPTH_MAX}")
-    age = result["oldest_age_s"]
     if age is not None and age > settings.HEALTH_QUEUE_AGE_MAX_SECONDS:
         problems.append(f"oldest queued task waits {age:.0f} s > {settings.HEALTH_QUEUE_AGE_MAX_SECONDS} s")
     if problems:
@@ -109,37 +97,25 @@ def check_queue() -> dict[str, Any]:
 
 
 def check_stuck_events() -> dict[str, Any]:
-    """Events still processing well past their lease: the sweeper is not catching them."""
-    from datetime import timedelta
-
-    from django.conf import settings
-
-    from webhooks.models import EventStatus, WebhookEvent
-
-    limit = timezone.now() - timedelta(seconds=settings.HEALTH_STUCK_GRACE_SECONDS)
-    stuck = WebhookEvent.objects.filter(status=EventStatus.PROCESSING, lease_expires_at__lt=limit).count()
+    """Events the sweeper should have taken back and has not (figures.stuck_events)."""
+    stuck = figures.stuck_events()
     if stuck:
         return {"ok": False, "stuck": stuck, "error": f"{stuck} events stuck in processing past their lease"}
     return {"ok": True, "stuck": 0}
 
 
 def check_dead_letters() -> dict[str, Any]:
-    from django.conf import settings
-
-    from deadletters.models import DeadLetter
-
-    n = DeadLetter.objects.unresolved().count()
-    if n > settings.HEALTH_DEADLETTERS_MAX:
-        return {"ok": False, "open": n, "error": f"{n} open dead letters > {settings.HEALTH_DEADLETTERS_MAX}"}
+    """The support backlog: open dead letters against ALERT_DEADLETTERS_MAX (the runbook's
+    one threshold, which alerting uses too)."""
+    n = figures.open_dead_letters()
+    if n > settings.ALERT_DEADLETTERS_MAX:
+        return {"ok": False, "open": n, "error": f"{n} open dead letters > {settings.ALERT_DEADLETTERS_MAX}"}
     return {"ok": True, "open": n}
 
 
 def check_target(url: str) -> dict[str, Any]:
     """GET one HTTP target: down when unreachable, timed out or the wrong status;
     slow (degraded) above HEALTH_TARGET_SLOW_MS."""
-    import requests
-    from django.conf import settings
-
     expected = settings.HEALTH_TARGET_EXPECTED_STATUS
     t0 = time.perf_counter()
     try:
@@ -157,12 +133,17 @@ def check_target(url: str) -> dict[str, Any]:
     return result
 
 
+def _reason(name: str, check: dict[str, Any]) -> str:
+    """A failing check in words: its own message, a target named as such."""
+    error = str(check.get("error", "failed"))
+    return f"target {name.removeprefix('target:')}: {error}" if name.startswith("target:") else error
+
+
 def full_health(targets: dict[str, str] | None = None) -> dict[str, Any]:
     """Every check, then one verdict: {"status": "ok" | "degraded" | "down", "reasons": [str],
-    "checks": {name: {"ok": bool, ...}}, "timestamp": iso}. Alerting and the dashboard read
-    this shape from the latest health_check run: keep it."""
-    from django.conf import settings
-
+    "backlog": [str], "checks": {name: {"ok": bool, ...}}, "timestamp": iso}. `reasons` are
+    the pipeline's faults, `backlog` the work waiting for people. Alerting and the dashboard
+    read this shape from the latest health_check run: keep it."""
     checks: dict[str, dict[str, Any]] = {}
     severity = dict(_SEVERITY)
     base = basic_health()
@@ -178,7 +159,13 @@ def full_health(targets: dict[str, str] | None = None) -> dict[str, Any]:
         checks[key] = check_target(url)
         # An unreachable or wrong target is an outage of what we watch; a slow one is not.
         severity[key] = "degraded" if checks[key].get("slow") else "down"
-    reasons = [f"{name}: {c.get('error', 'failed')}" for name, c in checks.items() if not c["ok"]]
-    levels = {severity.get(name, "degraded") for name, c in checks.items() if not c["ok"]}
-    status = "down" if "down" in levels else "degraded" if levels else "ok"
-    return {"status": status, "reasons": reasons, "checks": checks, "timestamp": timezone.now().isoformat()}
+    # A check skipped for want of the database is no reason of its own.
+    failing = {name: severity.get(name, "degraded") for name, c in checks.items() if not (c["ok"] or c.get("skipped"))}
+    reasons = [_reason(name, checks[name]) for name, level in failing.items() if level != "backlog"]
+    backlog = [_reason(name, checks[name]) for name, level in failing.items() if level == "backlog"]
+    levels = set(failing.values())
+    status = "down" if "down" in levels else "degraded" if levels - {"backlog"} else "ok"
+    return {
+        "status": status, "reasons": reasons, "backlog": backlog, "checks": checks,
+        "timestamp": timezone.now().isoformat(),
+    }

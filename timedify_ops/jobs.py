@@ -8,34 +8,29 @@ and, when the job raised, the traceback.
 
 from __future__ import annotations
 
-import ast
 import logging
 import time
 import traceback as tb
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError
 from django.utils import timezone
 from django_q.models import Schedule
+from django_q.tasks import async_task
 
+from deadletters.batches import ReplayBatch
+from timedify_ops import alerting, health, retention, schedules
+from timedify_ops.jobtypes import RUN_FUNC, TITLES, Outcome, job_name, schedule_for
 from timedify_ops.models import JobRun, JobStatus
 from webhooks import textsafe
+from webhooks.processing import sweep
+from webhooks.subject_index import EventSubject
 
 logger = logging.getLogger(__name__)
 
-# The dotted path django-q2 schedules call; its single argument is the job's name.
-RUN_FUNC = "timedify_ops.jobs.run"
-
-
-@dataclass
-class Outcome:
-    """What a job reports: status ok / warning / failed, one line for people, details for machines."""
-
-    status: str
-    summary: str
-    details: dict[str, Any] = field(default_factory=dict)
+__all__ = ["JOBS", "RUN_FUNC", "Job", "Outcome", "enqueue", "execute", "job_name", "run", "schedule_for"]
 
 
 @dataclass(frozen=True)
@@ -47,79 +42,47 @@ class Job:
     quick: bool
 
 
-def _retention_cleanup(**kwargs: Any) -> Outcome:
-    from timedify_ops.retention import retention_cleanup
-
-    return retention_cleanup(**kwargs)
-
-
-def _deadletter_cleanup(**kwargs: Any) -> Outcome:
-    from timedify_ops.retention import deadletter_cleanup
-
-    return deadletter_cleanup(**kwargs)
-
-
-def _prune_django_q(**kwargs: Any) -> Outcome:
-    from timedify_ops.retention import prune_django_q
-
-    return prune_django_q(**kwargs)
-
-
 def _health_check(**kwargs: Any) -> Outcome:
-    from timedify_ops.health import full_health
-
-    report = full_health(**kwargs)
+    report = health.full_health(**kwargs)
     status = {"ok": JobStatus.OK, "degraded": JobStatus.WARNING}.get(report["status"], JobStatus.FAILED)
-    reasons = "; ".join(report["reasons"])
+    reasons = "; ".join(report["reasons"] + report["backlog"])
     summary = f"{report['status']}: {reasons}" if reasons else f"all {len(report['checks'])} checks passed"
+    if report["status"] == "ok" and report["backlog"]:
+        status = JobStatus.WARNING
     return Outcome(status, summary, report)
 
 
-def _alerting_check(**kwargs: Any) -> Outcome:
-    from timedify_ops.alerting import check
-
-    return check(**kwargs)
-
-
-def _sweeper(**kwargs: Any) -> Outcome:
+def _sweeper(batch: int = 500, **kwargs: Any) -> Outcome:
     """Stuck work, re-enqueued: events whose worker died or that were never picked up, and
     bulk replays whose worker died (with Redis a lost task is never handed out again).
     Then one batch of the subject index's backfill (events stored before it existed)."""
-    from deadletters.batches import ReplayBatch
-    from webhooks.processing import sweep
-    from webhooks.subject_index import EventSubject
-
-    n = sweep()
+    n = sweep(batch=batch, **kwargs)
     batches = ReplayBatch.resume_stalled()
     indexed = EventSubject.objects.backfill()
     return Outcome(
         JobStatus.OK,
-        f"re-enqueued {n} stuck events and {batches} stalled replay batches; indexed {indexed} older events",
+        f"swept {n} events (taken back from a dead worker or re-enqueued), resumed {batches} stalled replay "
+        f"batches; indexed {indexed} older events",
         {"requeued": n, "replay_batches_resumed": batches, "subjects_indexed": indexed},
     )
 
 
 def _setup_schedules(**kwargs: Any) -> Outcome:
-    from timedify_ops.schedules import setup_schedules
-
-    report = setup_schedules(**kwargs)
+    report = schedules.setup_schedules(**kwargs)
     counts = ", ".join(f"{len(names)} {key}" for key, names in report.items())
     return Outcome(JobStatus.OK, f"schedules: {counts}", report)
 
 
-JOBS: dict[str, Job] = {
-    job.name: job
-    for job in [
-        Job("retention_cleanup", "Retention cleanup", _retention_cleanup, quick=False),
-        Job("deadletter_cleanup", "Dead-letter cleanup", _deadletter_cleanup, quick=True),
-        Job("health_check", "Health check", _health_check, quick=True),
-        Job("alerting_check", "Alerting check", _alerting_check, quick=True),
-        Job("sweeper", "Sweeper", _sweeper, quick=True),
-        Job("prune_django_q", "Prune django-q2 results", _prune_django_q, quick=False),
-        # Not scheduled itself: recorded like the others when the command runs.
-        Job("setup_schedules", "Set up schedules", _setup_schedules, quick=True),
-    ]
+_FUNCS: dict[str, tuple[Callable[..., Outcome], bool]] = {
+    "retention_cleanup": (retention.retention_cleanup, False),
+    "deadletter_cleanup": (retention.deadletter_cleanup, True),
+    "health_check": (_health_check, True),
+    "alerting_check": (alerting.check, True),
+    "sweeper": (_sweeper, True),
+    "prune_django_q": (retention.prune_django_q, False),
+    "setup_schedules": (_setup_schedules, True),
 }
+JOBS: dict[str, Job] = {name: Job(name, TITLES[name], func, quick) for name, (func, quick) in _FUNCS.items()}
 
 
 def _record(run: JobRun) -> None:
@@ -169,11 +132,6 @@ def execute(
     return run
 
 
-def schedule_for(name: str) -> Schedule | None:
-    """The schedule setup_schedules made for this job (by its name), if any."""
-    return Schedule.objects.filter(name=JOBS[name].title, func=RUN_FUNC).order_by("pk").first()
-
-
 def run(name: str, trigger: str = "schedule", run_id: int | None = None, **kwargs: Any) -> str:
     """django-q2's entry point. Returns the summary, so django-q2's Successful tasks page
     shows it; a run that raised is re-raised so its Failed tasks page shows it too."""
@@ -188,22 +146,8 @@ def run(name: str, trigger: str = "schedule", run_id: int | None = None, **kwarg
 def enqueue(name: str, *, trigger: str, user: Any = None, schedule: Schedule | None = None) -> JobRun:
     """Queue a run for the cluster and return its row at once (status running, "queued"),
     so the admin can link to it before a worker picks it up."""
-    from django_q.tasks import async_task
-
     job_run = JobRun.objects.create(
         task=name, trigger=trigger, triggered_by=user, schedule=schedule, summary="queued, waiting for a worker"
     )
     async_task(RUN_FUNC, name, trigger=trigger, run_id=job_run.pk, task_name=f"{name} (run {job_run.pk})")
     return job_run
-
-
-def job_name(schedule: Schedule) -> str | None:
-    """The job a schedule runs, when it runs one of ours (func = jobs.run, args = 'name')."""
-    if schedule.func != RUN_FUNC or not schedule.args:
-        return None
-    try:
-        value = ast.literal_eval(schedule.args)
-    except (ValueError, SyntaxError):
-        return None
-    name = value[0] if isinstance(value, tuple) and value else value
-    return name if isinstance(name, str) and name in JOBS else None

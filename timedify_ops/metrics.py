@@ -1,9 +1,12 @@
 """GET /api/metrics (JSON) and GET /metrics (Prometheus text), for a staff session or a
-scraper that sends `X-Metrics-Key: <METRICS_KEY>`.
+scraper that sends `Authorization: Bearer <METRICS_KEY>` (what Prometheus's own
+`authorization` block sends) or, as before, `X-Metrics-Key: <METRICS_KEY>`.
 
 No key and no staff session: 401. A wrong key, or a signed-in user who is not staff: 403.
 The Prometheus registry is built per request from one stats snapshot, so a scrape reads
-the database once and a process never keeps stale global metrics.
+the database once and a process never keeps stale global metrics. Counters and the
+latency histogram come from the database too (timedify_ops.counters): every process
+answers with the same, monotonic values, across restarts.
 """
 
 from __future__ import annotations
@@ -19,19 +22,28 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from timedify_ops import stats
+from timedify_ops import counters, stats
 
 View = Callable[[HttpRequest], HttpResponse]
+
+
+def _presented_key(request: HttpRequest) -> str | None:
+    """The key from `Authorization: Bearer <key>`, else from `X-Metrics-Key`, else None.
+    Another Authorization scheme is no key (a staff session may still apply)."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("X-Metrics-Key")
 
 
 def metrics_access(view: View) -> View:
     @wraps(view)
     def wrapped(request: HttpRequest) -> HttpResponse:
-        key = request.headers.get("X-Metrics-Key")
+        key = _presented_key(request)
         if key is not None:
             expected = settings.METRICS_KEY
             if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
@@ -39,8 +51,8 @@ def metrics_access(view: View) -> View:
             return view(request)
         user = request.user
         if not user.is_authenticated:
-            response = JsonResponse({"error": "staff session or X-Metrics-Key required"}, status=401)
-            response["WWW-Authenticate"] = 'X-Metrics-Key realm="metrics"'
+            response = JsonResponse({"error": "staff session or Authorization: Bearer <key> required"}, status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
         if not user.is_staff:
             return JsonResponse({"error": "staff only"}, status=403)
@@ -80,9 +92,9 @@ class SnapshotCollector(Collector):
         yield GaugeMetricFamily("timedify_uptime_seconds", "Seconds since this process started.", s["uptime_s"])
 
         status = GaugeMetricFamily(
-            "timedify_status", "1 for the current overall status (ok, degraded, down).", labels=["status"]
+            "timedify_status", "1 for the system's current status (ok, unknown, degraded, down).", labels=["status"]
         )
-        for name in ("ok", "degraded", "down"):
+        for name in stats.RANK:
             status.add_metric([name], 1.0 if s["status"]["status"] == name else 0.0)
         yield status
         yield GaugeMetricFamily("timedify_alert_level", "Latest alerting level (1-3).", s["status"]["alert_level"])
@@ -123,25 +135,48 @@ class SnapshotCollector(Collector):
             workers.add_metric([c["cluster_id"], c["status"]], c["workers"])
         yield workers
 
-        yield from self._slo(s["slo"])
+        yield from self._counters(s["counters"])
+        yield from self._slo(s["slo"], s["latency"])
         yield from self._breakers(s["breakers"])
         yield from self._schedules(s["schedules"])
 
-    def _slo(self, slo: dict[str, Any]) -> Iterator[Metric]:
-        latency = GaugeMetricFamily(
-            "timedify_ingest_latency_ms", "Ingest latency percentiles (synthetic excluded).",
-            labels=["window", "quantile"],
+    def _counters(self, totals: dict[str, float]) -> Iterator[Metric]:
+        helps = {
+            "received": "Deliveries stored (synthetic excluded).",
+            "refused": "Deliveries refused before storing (bad signature, bad request, too large).",
+            "processed": "Handler attempts that succeeded or found no handler (replays included).",
+            "failed": "Handler attempts that failed (retries and replays included).",
+            "dead_lettered": "Dead letters opened.",
+        }
+        for name in counters.COUNTERS:
+            yield CounterMetricFamily(f"timedify_deliveries_{name}", helps[name], value=totals.get(name, 0.0))
+        buckets = [(f"{b:g}", totals.get(f"le_{b:g}", 0.0)) for b in counters.LATENCY_BUCKETS_S]
+        buckets.append(("+Inf", totals.get("latency_count", 0.0)))
+        yield HistogramMetricFamily(
+            "timedify_ingest_latency_seconds", "Time from request start to the stored row (synthetic excluded).",
+            buckets=buckets, sum_value=totals.get("latency_sum_s", 0.0),
         )
+
+    def _slo(self, slo: dict[str, Any], recent: dict[str, Any]) -> Iterator[Metric]:
+        latency = GaugeMetricFamily(
+            "timedify_ingest_latency_quantile_seconds",
+            "Ingest latency percentiles by nearest rank (figures.percentile), synthetic excluded.",
+            # Not "quantile": promtool keeps that label for summaries.
+            labels=["window", "percentile"],
+        )
+        for window, values in recent.items():
+            for name in ("p95", "p99"):
+                if values[f"{name}_ms"] is not None:
+                    latency.add_metric([window, name], values[f"{name}_ms"] / 1000)
         errors = GaugeMetricFamily("timedify_slo_error_rate", "Error rate over the SLO window.", labels=["window"])
         compliance = GaugeMetricFamily(
             "timedify_slo_compliance_ratio", "Share of hours with traffic within every SLO.", labels=["window"]
         )
         for window in ("last_7d", "last_30d"):
             figures = slo[window]
-            for quantile in ("p50", "p95", "p99"):
-                value = figures[f"{quantile}_ms"]
-                if value is not None:
-                    latency.add_metric([window, quantile], value)
+            for name in ("p50", "p95", "p99"):
+                if figures[f"{name}_ms"] is not None:
+                    latency.add_metric([window, name], figures[f"{name}_ms"] / 1000)
             errors.add_metric([window], figures["error_rate"])
             compliance.add_metric([window], figures["compliance_pct"] / 100.0)
         yield latency

@@ -87,3 +87,21 @@ class AlertState(models.Model):
 
     def __str__(self) -> str:
         return f"alert level {self.level}"
+
+
+class DeliveryTotals(models.Model):
+    """Lifetime delivery counts up to `through` (one row), behind /metrics' counters.
+
+    Counters must never go down, but the rows they count are deleted by retention. So the
+    counts of every settled hour are added here once (timedify_ops.counters), and a counter
+    is this row plus the rows newer than `through`, which no job deletes."""
+
+    through = models.DateTimeField(help_text="Facts before this moment are in `counts`.")
+    counts = models.JSONField(default=dict, blank=True, help_text="{counter: value} up to `through`.")
+
+    class Meta:
+        verbose_name = "delivery totals"
+        verbose_name_plural = "delivery totals"
+
+    def __str__(self) -> str:
+        return f"delivery totals through {self.through:%Y-%m-%d %H:%M}"

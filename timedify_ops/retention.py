@@ -1,11 +1,11 @@
 """Retention jobs: old events, old dead letters, django-q2's results and our job runs.
 
-Order matters. A dead letter's foreign key to its event is PROTECT, so an event with any
-dead letter cannot be deleted. Retention therefore first runs the dead-letter cleanup
-(resolved and ignored dead letters past DEADLETTER_RETENTION_DAYS), which frees their events;
-then it deletes expired events that no dead letter points at any more. An event whose dead
-letter is open or replaying, or resolved but still inside its own window, is kept and
-counted; it goes on a later run, once its dead letter has been cleaned up. An event not yet
+A dead letter's foreign key to its event is PROTECT, so an event with any dead letter
+cannot be deleted. Retention deletes expired events that no dead letter points at; the
+dead-letter clean-up (its own job, once a day after retention) removes resolved and ignored
+dead letters past DEADLETTER_RETENTION_DAYS, which frees their events for the next
+retention run. An event whose dead letter is open or replaying, or resolved but still
+inside its own window, is kept and counted. An event not yet
 processed (received, or processing) is kept and counted too, however old: deleting it would
 lose a delivery.
 """
@@ -23,7 +23,7 @@ from django.utils import timezone
 from django_q.models import Task
 
 from deadletters.models import DeadLetter
-from timedify_ops.jobs import Outcome
+from timedify_ops.jobtypes import Outcome
 from timedify_ops.models import JobRun, JobStatus
 from webhooks.models import EventAttempt, WebhookEvent
 
@@ -49,9 +49,6 @@ def retention_cleanup(
     t0 = time.perf_counter()
     cutoff = timezone.now() - timedelta(days=days)
 
-    dl_days = settings.DEADLETTER_RETENTION_DAYS
-    dead_letters = DeadLetter.objects.cleanup(dl_days, dry_run=dry_run)
-
     expired = WebhookEvent.objects.expired(days)
     batches = pauses = retried = 0
     if dry_run:
@@ -63,7 +60,6 @@ def retention_cleanup(
         done = expired.delete_in_batches(batch_size, pause=pause, progress=progress)
         deleted, batches, pauses, retried = dict(done.deleted), done.batches, done.pauses, done.retried
         batch_size = done.batch_size
-    deleted[_label(DeadLetter)] = dead_letters
 
     old = WebhookEvent.objects.filter(received_at__lt=cutoff)
     kept_open = old.filter(dead_letters__in=DeadLetter.objects.unresolved()).distinct().count()
@@ -86,12 +82,11 @@ def retention_cleanup(
         "kept_for_open_dead_letters": kept_open,
         "kept_unfinished": kept_unfinished,
         "oldest_kept": oldest.isoformat() if oldest else None,
-        "deadletter_days": dl_days,
         "seconds": seconds,
     }
     verb = "would delete" if dry_run else "deleted"
     events, attempts = deleted[_label(WebhookEvent)], deleted.get(_label(EventAttempt), 0)
-    parts = [f"{verb} {events} events, {attempts} attempts, {dead_letters} dead letters"]
+    parts = [f"{verb} {events} events, {attempts} attempts"]
     if not dry_run:
         parts[0] += f" in {batches} batches of up to {batch_size}"
         if pauses:

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from timedify_ops.figures import HOUR, floor_to, histograms
 from timedify_ops.models import TrafficHour
-from timedify_ops.series import HOUR, floor_to, histograms
 
 
 def settled_until(now: datetime) -> datetime:

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
-from timedify_ops.jobs import JOBS, RUN_FUNC
+from timedify_ops.jobtypes import RUN_FUNC, TITLES
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def setup_schedules(now: datetime | None = None) -> dict[str, list[str]]:
     now = now or timezone.now()
     report: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
     for name, timing in timings().items():
-        title = JOBS[name].title
+        title = TITLES[name]
         rows = list(Schedule.objects.select_for_update().filter(name=title).order_by("pk"))
         # Duplicates of our own name (made by hand in the admin) would break update_or_create.
         for extra in rows[1:]:

@@ -142,8 +142,8 @@ Q_CLUSTER: dict[str, Any] = {
     # at 100 events/s with Redis two workers fell behind (backlog +25 events/s, p95 3.2 s)
     # where four kept up (+3.5 events/s, p95 1.1 s). SQLite keeps two: one writer at a time.
     "workers": envint("Q_WORKERS", 2 if SQLITE else 4, minimum=1, maximum=64),
-    # One event task runs at most 5 attempts of a handler (forwarding: 5 s each) plus
-    # 4.5 s of back-off; timeout must stay below retry or a task runs twice.
+    # One event task runs one attempt of a handler (forwarding: at most 5 s); a retry is
+    # a new task written for its due time. timeout must stay below retry or a task runs twice.
     "timeout": envint("Q_TIMEOUT", 60, minimum=1, maximum=86400),
     "retry": envint("Q_RETRY", 90, minimum=2, maximum=172_800),
     "max_attempts": envint("Q_MAX_ATTEMPTS", 3, minimum=1, maximum=100),
@@ -319,7 +319,6 @@ HEALTH_QUEUE_DEPTH_MAX = envint("HEALTH_QUEUE_DEPTH_MAX", 500, minimum=1, maximu
 HEALTH_QUEUE_AGE_MAX_SECONDS = envint("HEALTH_QUEUE_AGE_MAX_SECONDS", 300, minimum=1, maximum=10_000_000)
 # Events still "processing" this long after their lease lapsed are stuck (the sweeper missed them).
 HEALTH_STUCK_GRACE_SECONDS = envint("HEALTH_STUCK_GRACE_SECONDS", 120, minimum=0, maximum=86400)
-HEALTH_DEADLETTERS_MAX = envint("HEALTH_DEADLETTERS_MAX", 10, minimum=0, maximum=1_000_000_000)
 # Alerting: the window it looks back over, and the runbook's thresholds.
 ALERT_WINDOW_MINUTES = envint("ALERT_WINDOW_MINUTES", 5, minimum=1, maximum=1440)
 ALERT_ERROR_RATE_PCT = envfloat("ALERT_ERROR_RATE_PCT", 5.0, minimum=0.0, maximum=100.0)

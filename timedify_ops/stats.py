@@ -9,34 +9,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Q
 from django.utils import timezone
-from django_q.models import OrmQ, Schedule, Task
+from django_q.models import Schedule, Task
 from redis.exceptions import RedisError
 
 from deadletters.models import DeadLetter
-from timedify_ops import series
+from timedify_ops import counters, figures, series
+from timedify_ops.jobtypes import job_name
 from timedify_ops.models import JobRun
-from webhooks.models import EventStatus, ForwardDestination, WebhookEvent
+from webhooks.models import EventStatus, ForwardDestination
 
 STARTED_AT = time.time()
 # A health run older than this no longer tells us how things are now.
 HEALTH_STALE_AFTER = timedelta(minutes=15)
+RANK = {"ok": 0, "unknown": 0.5, "degraded": 1, "down": 2}
 
 
 T = TypeVar("T")
 
 
 def _safely(func: Callable[[], T], default: T) -> T:
-    """Run a read that may hit a missing table (the database cache before
-    `createcachetable`) or an unreachable Redis, inside a savepoint so a failure does not
-    poison the surrounding transaction on PostgreSQL."""
+    """Run a read that may hit a missing table or an unreachable Redis, inside a savepoint
+    so a failure does not poison the surrounding transaction on PostgreSQL."""
     try:
         with transaction.atomic():
             return func()
@@ -53,42 +54,65 @@ def _latest(task: str) -> JobRun | None:
     return JobRun.objects.filter(task=task).exclude(status="running").order_by("-started_at").first()
 
 
-def overall_status(now: datetime | None = None) -> dict[str, Any]:
-    """ok / degraded / down with reasons, from the latest health and alerting runs.
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
 
-    No health run yet, or a stale one, is "degraded": we cannot vouch for the system.
-    Alert level 3 is "down", level 2 "degraded"."""
+
+def _alert_findings(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alerting run's findings; a run recorded before findings existed gives its reasons."""
+    if "findings" in details:
+        return list(details["findings"])
+    level = int(details.get("level") or 1)
+    return [
+        {"level": level, "text": str(r), "area": "health" if str(r).startswith("health ") else "system"}
+        for r in details.get("reasons") or []
+    ]
+
+
+def overall_status(now: Any = None) -> dict[str, Any]:
+    """The system's status (is the pipeline working) from the latest health and alerting
+    runs, apart from the support backlog (work waiting for people).
+
+    "unknown" until the first health check has run; a health run older than
+    HEALTH_STALE_AFTER makes it at least "degraded" (the checks have stopped running).
+    Alert level 3 for a system reason is "down", level 2 "degraded"; health's own reasons
+    are listed once, and backlog reasons (open dead letters) go to `backlog`."""
     now = now or timezone.now()
-    rank = {"ok": 0, "degraded": 1, "down": 2}
-    status, reasons = "ok", []
+    status = "unknown"
+    reasons: list[str] = []
+    backlog: list[str] = []
     health = _latest("health_check")
     if health is None:
-        status, reasons = "degraded", ["no health check has run yet"]
+        reasons.append("no health check has run yet")
     else:
         details = health.details or {}
         reported = details.get("status")
-        health_status: str = reported if isinstance(reported, str) and reported in rank else "down"
-        if health.status == "failed":
-            health_status = "down"
-            reasons.append(f"health check failed: {health.summary}")
-        status = health_status
+        status = reported if isinstance(reported, str) and reported in RANK else "down"
+        if health.status == "failed" and health.traceback:
+            status = "down"
+            reasons.append(f"the health check itself failed: {health.summary}")
         reasons.extend(str(r) for r in details.get("reasons") or [])
+        backlog.extend(str(r) for r in details.get("backlog") or [])
         if now - health.started_at > HEALTH_STALE_AFTER:
             minutes = int((now - health.started_at).total_seconds() // 60)
-            reasons.append(f"last health check is {minutes} min old")
-            status = max(status, "degraded", key=rank.__getitem__)
+            reasons.append(f"the last health check is {minutes} min old")
+            status = max(status, "degraded", key=RANK.__getitem__)
     alerting = _latest("alerting_check")
     level = 1
     if alerting is not None:
         details = alerting.details or {}
         level = int(details.get("level") or 1)
-        alert_status = {3: "down", 2: "degraded"}.get(level, "ok")
-        status = max(status, alert_status, key=rank.__getitem__)
-        if level > 1:
-            reasons.extend(f"alert level {level}: {r}" for r in details.get("reasons") or [])
+        for finding in _alert_findings(details):
+            if finding["area"] == "backlog":
+                backlog.append(finding["text"])
+            elif finding["area"] == "system":
+                reasons.append(finding["text"])
+                alert_status = "down" if finding["level"] >= 3 else "degraded"
+                status = max(status, alert_status, key=RANK.__getitem__)
     return {
         "status": status,
-        "reasons": reasons,
+        "reasons": _unique(reasons),
+        "backlog": _unique(backlog),
         "alert_level": level,
         "health_checked_at": health.started_at.isoformat() if health else None,
         "alerting_checked_at": alerting.started_at.isoformat() if alerting else None,
@@ -96,30 +120,27 @@ def overall_status(now: datetime | None = None) -> dict[str, Any]:
 
 
 def events_by_status(window: timedelta) -> dict[str, int]:
-    since = timezone.now() - window
+    """Real events (figures.real_events) received in the window, by their status now."""
     # Index webhooks_event_received (range), grouped in the database.
-    rows = WebhookEvent.objects.filter(received_at__gte=since).values("status").annotate(n=Count("id"))
+    rows = figures.real_events(timezone.now() - window).values("status").annotate(n=Count("id"))
     counts = {s: 0 for s in EventStatus.values}
     counts.update({r["status"]: r["n"] for r in rows})
     return counts
 
 
 def error_rate(window: timedelta) -> dict[str, Any]:
-    since = timezone.now() - window
-    real = WebhookEvent.objects.filter(received_at__gte=since, synthetic=False)
-    agg = real.aggregate(total=Count("id"), errors=Count("id", filter=Q(status__in=series.ERROR_STATUSES)))
-    total, errors = agg["total"], agg["errors"]
-    return {"events": total, "errors": errors, "error_rate": round(errors / total, 6) if total else 0.0}
+    """figures.errors over `window`, as plain data."""
+    e = figures.errors(window)
+    return {"events": e.events, "errors": e.errors, "error_rate": round(e.rate, 6)}
 
 
 def activity_by_topic(window: timedelta) -> list[dict[str, Any]]:
-    since = timezone.now() - window
     rows = (
-        WebhookEvent.objects.filter(received_at__gte=since)
+        figures.real_events(timezone.now() - window)
         .values("topic")
         .annotate(
             events=Count("id"),
-            errors=Count("id", filter=Q(status__in=series.ERROR_STATUSES)),
+            errors=Count("id", filter=Q(status__in=figures.ERROR_STATUSES)),
             pending=Count("id", filter=Q(status__in=[EventStatus.RECEIVED, EventStatus.PROCESSING])),
         )
         .order_by("-events", "topic")
@@ -128,39 +149,15 @@ def activity_by_topic(window: timedelta) -> list[dict[str, Any]]:
 
 
 def queue() -> dict[str, Any]:
-    """The broker's queue and our own backlog: events stored but not finished, the oldest
-    one waiting, and events stuck in processing past their lease (a worker died)."""
-    now = timezone.now()
-    broker: dict[str, Any] = {"kind": "redis" if getattr(settings, "REDIS_URL", "") else "orm"}
-    if broker["kind"] == "orm":
-        waiting = OrmQ.objects.filter(lock__lte=now)
-        agg = waiting.aggregate(depth=Count("id"), oldest=Min("lock"))
-        broker["depth"] = agg["depth"]
-        broker["oldest_age_s"] = round((now - agg["oldest"]).total_seconds(), 1) if agg["oldest"] else None
-    else:
-        from django_q.brokers import get_broker
-
-        # Redis down: say "unknown" rather than fail the page.
-        broker["depth"] = _safely(lambda: get_broker().queue_size(), None)
-        broker["oldest_age_s"] = None
-    # Partial index webhooks_event_unfinished covers both figures below.
-    pending = WebhookEvent.objects.pending()
-    oldest = pending.filter(status=EventStatus.RECEIVED).aggregate(oldest=Min("received_at"))["oldest"]
-    stuck = pending.filter(status=EventStatus.PROCESSING, lease_expires_at__lt=now).count()
-    return {
-        "broker": broker,
-        "pending_events": pending.count(),
-        "oldest_pending_age_s": round((now - oldest).total_seconds(), 1) if oldest else None,
-        "stuck_events": stuck,
-    }
+    """The broker's queue (figures.queue_state) and our own backlog: events stored but not
+    finished, the oldest one waiting, and stuck events (figures.stuck_events)."""
+    return {"broker": figures.queue_state(), **figures.pending_events(), "stuck_events": figures.stuck_events()}
 
 
 def clusters() -> list[dict[str, Any]]:
     """The running clusters' django-q2 heartbeats (kept in the shared cache)."""
-    from timedify_ops.health import running_cluster_stats
-
-    # A cache that cannot be read means we cannot see any cluster.
-    stats: list[Any] = _safely(running_cluster_stats, [])
+    # A cache that cannot be read means we cannot see any cluster (health says why).
+    stats: list[Any] = _safely(figures.running_clusters, [])
     return [
         {
             "cluster_id": str(s.cluster_id),
@@ -178,13 +175,12 @@ def clusters() -> list[dict[str, Any]]:
 def dead_letters() -> dict[str, Any]:
     """Unresolved dead letters (open or being replayed: the definition alerting and health
     use) by topic and by error group, each group from DeadLetter's own grouping query."""
-    unresolved = DeadLetter.objects.unresolved()
-    by_topic = list(unresolved.values("topic").annotate(n=Count("id")).order_by("-n", "topic"))
+    by_topic = list(DeadLetter.objects.unresolved().values("topic").annotate(n=Count("id")).order_by("-n", "topic"))
     groups = [
         {**g, "n": g["count"], "first": g["first_seen"], "message": (g["message"] or "")[:200]}
         for g in DeadLetter.objects.error_groups()[:20]
     ]
-    return {"open": sum(r["n"] for r in by_topic), "by_topic": by_topic, "groups": groups}
+    return {"open": figures.open_dead_letters(), "by_topic": by_topic, "groups": groups}
 
 
 def breakers() -> list[dict[str, Any]]:
@@ -206,8 +202,6 @@ def breakers() -> list[dict[str, Any]]:
 def schedules() -> list[dict[str, Any]]:
     """Every django-q2 schedule with its next run and its last run: our JobRun when the job
     records one, else django-q2's own task result."""
-    from timedify_ops.jobs import job_name
-
     rows = []
     for s in Schedule.objects.order_by("next_run", "name"):
         # The job's latest run however it was started (schedule, run now, command).
@@ -261,17 +255,18 @@ def last_runs() -> list[dict[str, Any]]:
 
 
 def slo(days: int) -> dict[str, Any]:
-    """SLO compliance over the last `days`, hourly buckets. Cached for a minute: over 30
-    days this is the page's heaviest query and it changes slowly."""
+    """SLO compliance over the last `days`, hourly buckets, with `computed_at`: cached for
+    OPS_SLO_CACHE_SECONDS (over 30 days this is the heaviest read and it changes slowly),
+    so a reader shows when the figures were computed."""
     key = f"timedify:slo:{days}:{connection.vendor}"
     cached = _safely(lambda: cache.get(key), None)
     if cached is not None:
         return dict(cached)
-    figures = series.series(timedelta(days=days), 3600).compliance()
-    figures["days"] = days
+    result: dict[str, Any] = series.series(timedelta(days=days), 3600).compliance()
+    result.update(days=days, computed_at=timezone.now().isoformat())
     if settings.OPS_SLO_CACHE_SECONDS:
-        _safely(lambda: cache.set(key, figures, settings.OPS_SLO_CACHE_SECONDS), None)
-    return figures
+        _safely(lambda: cache.set(key, result, settings.OPS_SLO_CACHE_SECONDS), None)
+    return result
 
 
 def database() -> dict[str, Any]:
@@ -318,7 +313,11 @@ def _slow_queries() -> list[dict[str, Any]]:
 
 
 def snapshot() -> dict[str, Any]:
-    """What /api/metrics returns: the cheap figures and the cached SLO ones."""
+    """What /api/metrics returns (and /metrics turns into series): the figures computed
+    now, the SLO ones with their computation time, and the lifetime counters."""
+    alert_window = timedelta(minutes=settings.ALERT_WINDOW_MINUTES)
+    latency = figures.latency(alert_window)
+    t = figures.targets()
     return {
         "uptime_s": uptime_seconds(),
         "status": overall_status(),
@@ -326,19 +325,24 @@ def snapshot() -> dict[str, Any]:
             "last_5m": events_by_status(timedelta(minutes=5)),
             "last_24h": events_by_status(timedelta(hours=24)),
         },
-        "errors": {"last_5m": error_rate(timedelta(minutes=5)), "last_24h": error_rate(timedelta(hours=24))},
+        "errors": {
+            f"last_{settings.ALERT_WINDOW_MINUTES}m": error_rate(alert_window),
+            "last_24h": error_rate(timedelta(hours=24)),
+        },
+        "latency": {
+            f"last_{settings.ALERT_WINDOW_MINUTES}m": {
+                "p95_ms": figures.percentile(latency, 0.95), "p99_ms": figures.percentile(latency, 0.99),
+            },
+        },
         "dead_letters": dead_letters(),
         "queue": queue(),
         "clusters": clusters(),
         "slo": {
-            "targets": {
-                "p95_ms": series.SLO_P95_MS,
-                "p99_ms": series.SLO_P99_MS,
-                "error_rate": series.SLO_ERROR_RATE,
-            },
+            "targets": {"p95_ms": t.p95_ms, "p99_ms": t.p99_ms, "error_rate": t.error_rate},
             "last_7d": slo(7),
             "last_30d": slo(30),
         },
         "breakers": breakers(),
         "schedules": schedules(),
+        "counters": counters.totals(),
     }

@@ -22,8 +22,7 @@ def whole(minimum: int, maximum: int) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         try:
-            # ASCII digits only: int() also reads other scripts' digits ("٣" is 3).
-            if not text.strip().lstrip("+-").isascii():
+            if not text.isascii():  # int() would read other scripts' digits too
                 raise ValueError(text)
             value = int(text.strip())
         except ValueError:
@@ -41,6 +40,8 @@ def seconds(minimum: float, maximum: float) -> Callable[[str], float]:
 
     def parse(text: str) -> float:
         try:
+            if not text.isascii():
+                raise ValueError(text)
             value = float(text.strip())
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None

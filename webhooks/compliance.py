@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.dispatch import receiver
 from django.utils import timezone
 
+from webhooks import textsafe
 from webhooks.signals import event_dead
 
 if TYPE_CHECKING:
@@ -134,9 +135,11 @@ def request_failed(sender: type, event: WebhookEvent, result: Any, **kwargs: Any
     customer = payload.get("customer")
     row = ComplianceRequest.objects.opened(
         event,
-        shop_domain=str(payload.get("shop_domain") or event.shop_domain)[:255],
-        customer_id=str(customer.get("id") or "")[:64] if isinstance(customer, dict) else "",
+        shop_domain=textsafe.for_field(ComplianceRequest, "shop_domain", payload.get("shop_domain") or event.shop_domain),
+        customer_id=textsafe.for_field(ComplianceRequest, "customer_id", customer.get("id") or "")
+        if isinstance(customer, dict) else "",
     )
     ComplianceRequest.objects.filter(pk=row.pk).exclude(status=RequestStatus.DONE).update(
-        status=RequestStatus.FAILED, error_class=result.error_class[:255], updated_at=timezone.now()
+        status=RequestStatus.FAILED, error_class=textsafe.for_field(ComplianceRequest, "error_class", result.error_class),
+        updated_at=timezone.now(),
     )

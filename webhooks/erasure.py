@@ -206,7 +206,9 @@ def scrub_texts(qs: models.QuerySet[Any], fields: Iterable[str], needles: Iterab
             for spelling in _spellings(needle):
                 where |= Q(**{f"{name}__icontains": spelling})
     changed = 0
-    for row in qs.filter(where).only("pk", *fields).iterator(chunk_size=500):
+    # Read at once, not through a server-side cursor: the rows are few, and a cursor makes
+    # PostgreSQL plan for the first rows (a walk of a big index) instead of for all of them.
+    for row in list(qs.filter(where).only("pk", *fields)):
         values = {name: getattr(row, name) for name in fields}
         clean = {name: replace_text(value, pattern) for name, value in values.items()}
         updates = {name: clean[name] for name in fields if clean[name] != values[name]}

@@ -275,6 +275,16 @@ class EventAttempt(models.Model):
 
     class Meta:
         ordering = ["event", "number"]
+        indexes = [
+            # customers/redact scrubs error texts: only failed or deferred attempts hold
+            # them, a few among millions (partial, so successful attempts cost nothing).
+            models.Index(
+                fields=["event"], name="webhooks_attempt_failed", condition=models.Q(outcome__in=["failed", "deferred"])
+            ),
+            # The delivery counters behind /metrics read the attempts of the last hour or so
+            # by time on every scrape (timedify_ops.counters).
+            models.Index(fields=["started_at"], name="webhooks_attempt_started"),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of event {self.event_id}: {self.outcome}"

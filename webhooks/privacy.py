@@ -19,9 +19,13 @@ from django.utils import timezone
 
 from webhooks import subjects, textsafe
 from webhooks.erasure import ERASED, Found, Owner, erase_owned, scrub_texts
-from webhooks.models import CustomerDataExport, EventAttempt, Shop, WebhookEvent
+from webhooks.models import AttemptOutcome, CustomerDataExport, EventAttempt, EventStatus, Shop, WebhookEvent
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
-from webhooks.subject_index import EventSubject
+from webhooks.subject_index import EventSubject, pairs_q
+
+# Where error texts can be: events not (yet) successful, attempts that failed or waited.
+WITH_ERRORS = (EventStatus.RECEIVED, EventStatus.PROCESSING, EventStatus.FAILED, EventStatus.DEAD)
+FAILED_ATTEMPTS = (AttemptOutcome.FAILED, AttemptOutcome.DEFERRED)
 
 __all__ = ["ERASED", "Customer", "build_export", "customer_events", "erase_shop", "redact_customer"]
 
@@ -59,10 +63,17 @@ def _events(shop_domain: str, pairs: list[tuple[str, Any]], exclude: set[int]) -
     whose payload mentions one of them (read one by one: few, those still waiting)."""
     keys = {(kind, subjects.normalise(kind, value)) for kind, value in pairs}
     shop_events = WebhookEvent.objects.filter(shop_domain=shop_domain).exclude(pk__in=exclude)
-    found = list(shop_events.mentioning_any(pairs).order_by("pk"))
-    for event in shop_events.unindexed().order_by("pk").iterator(chunk_size=200):
-        if any((s.kind, s.value) in keys for s in subjects.extract(event.topic, event.payload)):
-            found.append(event)
+    # The ids first, from the index alone: a subquery may be planned as a scan of every
+    # event of the shop, and a shop can hold millions.
+    query = pairs_q(pairs)
+    ids = list(EventSubject.objects.filter(query).values_list("event_id", flat=True).distinct()) if query else []
+    found = list(shop_events.filter(pk__in=ids).order_by("pk")) if ids else []
+    # Unindexed events in keyset pages along the partial index of unindexed ids: few once
+    # the backfill has run, and never all in memory at once before it has.
+    after = 0
+    while page := list(shop_events.unindexed().filter(pk__gt=after).order_by("pk")[:500]):
+        after = page[-1].pk
+        found += [e for e in page if any((s.kind, s.value) in keys for s in subjects.extract(e.topic, e.payload))]
     return found
 
 
@@ -135,23 +146,30 @@ def redact_customer(shop_domain: str, who: Customer) -> Redaction:
     # Twice at most: the first round finds the customer's orders (by their customer), the
     # second their refunds and fulfillments, which name only the order.
     for _round in range(2):
+        changed: list[WebhookEvent] = []
         for event in _events(shop_domain, pairs, seen):
             seen.add(event.pk)
             if erase_owned(event.topic, event.payload, owner, found):
-                WebhookEvent.objects.filter(pk=event.pk).update(payload=event.payload, redacted_at=now)
-                EventSubject.objects.index(event)  # the erased e-mails and phones leave the index
-                result.events_scrubbed += 1
-                result.event_ids.append(event.pk)
+                event.redacted_at = now
+                changed.append(event)
+        WebhookEvent.objects.bulk_update(changed, ["payload", "redacted_at"], batch_size=100)
+        EventSubject.objects.reindex(changed)  # the erased e-mails and phones leave the index
+        result.events_scrubbed += len(changed)
+        result.event_ids += [event.pk for event in changed]
         new_orders = found.order_ids - owner.order_ids
         if not new_orders:
             break
         owner.order_ids |= new_orders
         pairs = [(subjects.ORDER_ID, o) for o in sorted(new_orders)]
     needles = sorted(found.needles)
-    shop_events = WebhookEvent.objects.filter(shop_domain=shop_domain)
-    result.texts_scrubbed += scrub_texts(shop_events, ["last_error"], needles)
+    # Error texts live on events that did not succeed (success clears last_error) and on
+    # failed or deferred attempts, each found through an index: a few rows among millions.
+    # Handlers' summaries of successful attempts name ids and counts only.
+    unsuccessful = WebhookEvent.objects.filter(shop_domain=shop_domain, status__in=WITH_ERRORS)
+    result.texts_scrubbed += scrub_texts(unsuccessful, ["last_error"], needles)
     result.texts_scrubbed += scrub_texts(
-        EventAttempt.objects.filter(event__shop_domain=shop_domain), ["error_message", "traceback", "summary"], needles
+        EventAttempt.objects.filter(outcome__in=FAILED_ATTEMPTS, event__shop_domain=shop_domain),
+        ["error_message", "traceback", "summary"], needles,
     )
     # An export is nothing but this customer's data; others of the shop lose the needles.
     result.exports_deleted, _ = CustomerDataExport.objects.filter(

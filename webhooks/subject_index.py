@@ -51,12 +51,14 @@ logger = logging.getLogger(__name__)
 def pairs_q(pairs: Iterable[tuple[str, Any]], *, primary: bool = False) -> Q | None:
     """A filter on EventSubject for any of these (kind, raw value) pairs, normalised; None
     when no pair holds a value that can be indexed (nothing can match)."""
-    query: Q | None = None
+    by_kind: dict[str, set[str]] = {}
     for kind, raw in pairs:
         value = subjects.normalise(kind, raw)
-        if value is None:
-            continue
-        term = Q(kind=kind, value=value)
+        if value is not None:
+            by_kind.setdefault(kind, set()).add(value)
+    query: Q | None = None
+    for kind, values in by_kind.items():
+        term = Q(kind=kind, value__in=sorted(values)) if len(values) > 1 else Q(kind=kind, value=values.pop())
         query = term if query is None else query | term
     if query is not None and primary:
         query &= Q(primary=True)
@@ -85,22 +87,32 @@ class EventSubjectQuerySet(models.QuerySet["EventSubject"]):
         """(Re)build one event's rows from its payload as stored now; returns how many.
         Call it while the event cannot be deleted under you: claimed by this worker, or
         locked (select_for_update), as every caller here does."""
-        found = subjects.extract(event.topic, event.payload)
+        return self.reindex([event], clear=event.subjects_indexed_at is not None)
+
+    def reindex(self, events: list[WebhookEvent], *, clear: bool = True) -> int:
+        """Rebuild the rows of these events from their payloads, in one transaction of at
+        most three statements (the old rows out, the new ones in, the events marked);
+        returns the rows written. `clear=False` skips the DELETE for events never indexed
+        (the worker's usual case). The events must not be deleted meanwhile (see index)."""
+        if not events:
+            return 0
+        from webhooks.models import WebhookEvent
+
         now = timezone.now()
-        rows = [EventSubject(event_id=event.pk, kind=k, value=v, primary=p) for k, v, p in found]
-        manager = type(event)._base_manager
-        if event.subjects_indexed_at is None:
-            # The worker's usual case, two statements and no transaction of their own: if
-            # the second fails, the marker stays empty, and the backfill, which clears an
-            # unmarked event's rows before it writes them, repairs it.
-            self.bulk_create(rows)
-        else:
-            with transaction.atomic():
-                self.filter(event_id=event.pk).delete()
-                self.bulk_create(rows)
-        manager.filter(pk=event.pk).update(subjects_indexed_at=now)
-        event.subjects_indexed_at = now
-        return len(found)
+        ids = [event.pk for event in events]
+        rows = [
+            EventSubject(event_id=event.pk, kind=k, value=v, primary=p)
+            for event in events
+            for k, v, p in subjects.extract(event.topic, event.payload)
+        ]
+        with transaction.atomic():
+            if clear:
+                self.filter(event_id__in=ids).delete()
+            self.bulk_create(rows, batch_size=1000)
+            WebhookEvent._base_manager.filter(pk__in=ids).update(subjects_indexed_at=now)
+        for event in events:
+            event.subjects_indexed_at = now
+        return len(rows)
 
     def backfill(self, batch: int | None = None) -> int:
         """Index up to `batch` (SUBJECT_INDEX_BACKFILL_BATCH) finished events that have no
@@ -114,22 +126,13 @@ class EventSubjectQuerySet(models.QuerySet["EventSubject"]):
         ids = list(WebhookEvent.objects.unindexed().finished().order_by("pk").values_list("pk", flat=True)[:size])
         if not ids:
             return 0
-        now = timezone.now()
         with transaction.atomic():
             events = list(
                 WebhookEvent.objects.select_for_update()
                 .filter(pk__in=ids, subjects_indexed_at__isnull=True)
                 .only("pk", "topic", "payload")
             )
-            rows = [
-                EventSubject(event_id=event.pk, kind=k, value=v, primary=p)
-                for event in events
-                for k, v, p in subjects.extract(event.topic, event.payload)
-            ]
-            # Rows of an indexing that stopped before its marker (see index()).
-            self.filter(event_id__in=[e.pk for e in events]).delete()
-            self.bulk_create(rows, batch_size=1000)
-            WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(subjects_indexed_at=now)
+            self.reindex(events)
         return len(events)
 
 

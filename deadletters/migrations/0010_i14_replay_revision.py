@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('deadletters', '0009_i14_batch_controls'),
-        ('webhooks', '0011_i14_payload_revision'),
+        ('webhooks', '0013_i14_payload_revision'),
     ]
 
     operations = [

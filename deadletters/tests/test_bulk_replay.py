@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import DatabaseError, connection
 from django.urls import reverse
 from django_q.models import OrmQ
 
@@ -133,28 +137,49 @@ def test_the_every_minute_sweeper_job_resumes_a_batch_whose_worker_died():
     assert [t["args"] for t in queued if t["func"] == "deadletters.tasks.run_replay_batch"] == [(batch.pk,)]
 
 
-def test_it_keeps_its_progress_when_a_chunk_cannot_run_and_resumes_from_there(flaky_handler, settings, monkeypatch):
+@contextlib.contextmanager
+def database_refuses_claims(ids: list[int]) -> Iterator[None]:
+    """A trigger that makes the database itself refuse to mark these dead letters
+    replaying (what a claim does), as a database that fails mid-batch would."""
+    table = DeadLetter._meta.db_table
+    where = f"OLD.id IN ({', '.join(map(str, ids))}) AND NEW.status = 'replaying'"
+    if connection.vendor == "postgresql":
+        create = [
+            "CREATE FUNCTION test_refuse_claim() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'database went away'; END $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER test_refuse_claim BEFORE UPDATE ON {table} FOR EACH ROW WHEN ({where}) "
+            "EXECUTE FUNCTION test_refuse_claim()",
+        ]
+        drop = [f"DROP TRIGGER test_refuse_claim ON {table}", "DROP FUNCTION test_refuse_claim()"]
+    else:
+        create = [
+            f"CREATE TRIGGER test_refuse_claim BEFORE UPDATE ON {table} WHEN {where} "
+            "BEGIN SELECT RAISE(ABORT, 'database went away'); END"
+        ]
+        drop = ["DROP TRIGGER test_refuse_claim"]
+    with connection.cursor() as cursor:
+        for statement in create:
+            cursor.execute(statement)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for statement in drop:
+                cursor.execute(statement)
+
+
+def test_it_keeps_its_progress_when_a_chunk_cannot_run_and_resumes_from_there(flaky_handler, settings):
     from datetime import timedelta
 
     from django.utils import timezone
-
-    from deadletters import replay
 
     dead_letters = bulk_dead_letters(6)
     ids = [d.pk for d in dead_letters]
     settings.DEADLETTER_REPLAY_CHUNK = 2
     flaky_handler.fail = False
     batch = ReplayBatch.start(ids, None, "six")
-    real_claim, calls = replay._claim, []
 
-    def claim_then_lose_the_database(chunk):
-        calls.append(chunk)
-        if len(calls) == 2:
-            raise ConnectionError("database went away")
-        return real_claim(chunk)
-
-    monkeypatch.setattr(replay, "_claim", claim_then_lose_the_database)
-    with pytest.raises(ConnectionError):
+    with database_refuses_claims(ids[2:4]), pytest.raises(DatabaseError):
         batch_run.run(batch, budget_seconds=60)
     batch.refresh_from_db()
     # The first chunk is done and saved; nothing of the second was claimed.

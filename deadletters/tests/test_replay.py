@@ -4,6 +4,7 @@ entries, crashes, commits per chunk. Every replay, one or many, goes through it.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -51,7 +52,25 @@ def extra_topics(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(handlers.REGISTRY, "tests/outside", outside)
 
 
-def test_it_gives_each_item_of_a_mixed_chunk_its_own_outcome(calls_table, flaky_handler, settings, extra_topics):
+@dataclass
+class MixedChunk:
+    """Eight dead letters replayed in one chunk, one per kind of outcome, and what followed."""
+
+    dl: dict[str, DeadLetter]
+    records: list[ReplayRecord]
+
+    def row(self, name: str) -> DeadLetter:
+        return DeadLetter.objects.get(pk=self.dl[name].pk)
+
+    def event(self, name: str) -> WebhookEvent:
+        return WebhookEvent.objects.get(pk=self.dl[name].event_id)
+
+    def record(self, name: str) -> ReplayRecord:
+        return self.records[list(self.dl).index(name)]
+
+
+@pytest.fixture
+def mixed_chunk(calls_table, flaky_handler, settings, extra_topics) -> MixedChunk:
     settings.DEADLETTER_REPLAY_CHUNK = 100
     good, bad, resolved_meanwhile, done_meanwhile, in_flight = make_dead_letters(5)
     scopes = dead_letter_for("app/scopes_update", {"current": ["read_orders", "write_products"]})
@@ -66,47 +85,78 @@ def test_it_gives_each_item_of_a_mixed_chunk_its_own_outcome(calls_table, flaky_
     flaky_handler.count_in_table = True
     flaky_handler.fail_orders = {bad.event.payload["id"]}
     flaky_handler.message = "still refused {order}"
-    order = [good, bad, scopes, no_handler, deferred, resolved_meanwhile, done_meanwhile, in_flight]
+    dl = {
+        "good": good, "bad": bad, "scopes": scopes, "no_handler": no_handler, "deferred": deferred,
+        "resolved_meanwhile": resolved_meanwhile, "done_meanwhile": done_meanwhile, "in_flight": in_flight,
+    }
+    records = replay.replay_many([d.pk for d in dl.values()], None, source="command")
+    return MixedChunk(dl, records)
 
-    records = replay.replay_many([d.pk for d in order], None, source="command")
 
+def test_it_gives_each_item_of_a_mixed_chunk_its_own_outcome(mixed_chunk):
+    dl, records = mixed_chunk.dl, mixed_chunk.records
     assert [(r.dead_letter_id, r.outcome) for r in records] == [
-        (good.pk, "ok"), (bad.pk, "failed"), (scopes.pk, "ok"), (no_handler.pk, "ignored"), (deferred.pk, "deferred"),
-        (resolved_meanwhile.pk, "skipped"), (done_meanwhile.pk, "ok"), (in_flight.pk, "skipped"),
+        (dl["good"].pk, "ok"), (dl["bad"].pk, "failed"), (dl["scopes"].pk, "ok"), (dl["no_handler"].pk, "ignored"),
+        (dl["deferred"].pk, "deferred"), (dl["resolved_meanwhile"].pk, "skipped"), (dl["done_meanwhile"].pk, "ok"),
+        (dl["in_flight"].pk, "skipped"),
     ]
     assert all(r.pk is not None and r.source == "command" for r in records)
-    rows = {d.pk: DeadLetter.objects.get(pk=d.pk) for d in order}
-    events = {d.pk: WebhookEvent.objects.get(pk=d.event_id) for d in order}
+    assert EventAttempt.objects.filter(event_id__in=[d.event_id for d in dl.values()], trigger="command").count() == 5
+
+
+def test_it_commits_a_successful_item_of_a_mixed_chunk(mixed_chunk):
     # The failure rolled back its own handler's work only; the others' committed.
-    assert committed_runs() == {good.event_id: 1}
-    assert Shop.objects.get(domain="mixed-shop.myshopify.com").scopes == "read_orders,write_products"
-    assert (rows[good.pk].status, rows[good.pk].replay_count, rows[good.pk].note) == ("resolved", 1, "resolved by replay")
-    assert events[good.pk].status == "processed" and events[scopes.pk].status == "processed"
-    assert events[scopes.pk].shop_id == Shop.objects.get(domain="mixed-shop.myshopify.com").pk
-    # The failed one: open again with the new error, its attempt history and group.
-    failed = rows[bad.pk]
+    assert committed_runs() == {mixed_chunk.dl["good"].event_id: 1}
+    good = mixed_chunk.row("good")
+    assert (good.status, good.replay_count, good.note) == ("resolved", 1, "resolved by replay")
+    assert mixed_chunk.event("good").status == "processed"
+
+
+def test_it_runs_a_built_in_handler_in_a_mixed_chunk(mixed_chunk):
+    shop = Shop.objects.get(domain="mixed-shop.myshopify.com")
+    assert shop.scopes == "read_orders,write_products"
+    assert mixed_chunk.event("scopes").status == "processed" and mixed_chunk.event("scopes").shop_id == shop.pk
+
+
+def test_it_reopens_a_failed_item_of_a_mixed_chunk_with_its_new_error(mixed_chunk):
+    bad = mixed_chunk.dl["bad"]
+    failed = mixed_chunk.row("bad")
     assert (failed.status, failed.replay_count) == ("open", 1)
     assert failed.error_message == f"still refused {bad.event.payload['id']}"
     assert failed.last_replay_error == f"RuntimeError: still refused {bad.event.payload['id']}"
     assert failed.fingerprint == fingerprint("RuntimeError", failed.error_message, "tests/flaky") != bad.fingerprint
     assert [a["trigger"] for a in failed.attempts] == ["worker", "command"]
-    assert events[bad.pk].status == "dead" and events[bad.pk].attempts == 2
-    assert "Traceback" in records[1].error
-    # No handler: ignored, which resolves the dead letter.
-    assert rows[no_handler.pk].status == "resolved" and events[no_handler.pk].status == "ignored"
-    # RetryLater: deferred, open again, the event dead again.
-    assert (rows[deferred.pk].status, rows[deferred.pk].error_class, events[deferred.pk].status) == (
+    event = mixed_chunk.event("bad")
+    assert event.status == "dead" and event.attempts == 2
+    assert "Traceback" in mixed_chunk.record("bad").error
+
+
+def test_it_resolves_an_item_without_a_handler_as_ignored(mixed_chunk):
+    assert mixed_chunk.row("no_handler").status == "resolved" and mixed_chunk.event("no_handler").status == "ignored"
+
+
+def test_it_reopens_a_deferred_item_and_leaves_its_event_dead(mixed_chunk):
+    deferred = mixed_chunk.row("deferred")
+    assert (deferred.status, deferred.error_class, mixed_chunk.event("deferred").status) == (
         "open", "RetryLater", "dead")
-    # Closed by hand meanwhile: skipped, left as it was.
-    assert (rows[resolved_meanwhile.pk].status, rows[resolved_meanwhile.pk].note) == ("resolved", "fixed by hand in the shop")
-    assert records[5].error == replay.NOT_OPEN
-    # The event was processed meanwhile: resolved without running anything.
-    assert rows[done_meanwhile.pk].status == "resolved" and records[6].summary == "the event was already processed"
-    assert rows[done_meanwhile.pk].note == "event already processed"
-    # The event is being processed right now: skipped, open again, not counted.
-    assert (rows[in_flight.pk].status, rows[in_flight.pk].replay_count) == ("open", 0)
-    assert records[7].error == "the event is processing, not dead"
-    assert EventAttempt.objects.filter(event_id__in=[d.event_id for d in order], trigger="command").count() == 5
+
+
+def test_it_skips_an_item_closed_by_hand_meanwhile(mixed_chunk):
+    row = mixed_chunk.row("resolved_meanwhile")
+    assert (row.status, row.note) == ("resolved", "fixed by hand in the shop")
+    assert mixed_chunk.record("resolved_meanwhile").error == replay.NOT_OPEN
+
+
+def test_it_resolves_an_item_whose_event_was_processed_meanwhile_without_running_it(mixed_chunk):
+    row = mixed_chunk.row("done_meanwhile")
+    assert row.status == "resolved" and mixed_chunk.record("done_meanwhile").summary == "the event was already processed"
+    assert row.note == "event already processed"
+
+
+def test_it_skips_an_item_whose_event_is_processing_and_does_not_count_it(mixed_chunk):
+    row = mixed_chunk.row("in_flight")
+    assert (row.status, row.replay_count) == ("open", 0)
+    assert mixed_chunk.record("in_flight").error == "the event is processing, not dead"
 
 
 @pytest.mark.django_db

@@ -66,14 +66,14 @@ def test_it_shows_the_status_strip_and_the_dashboards_charts_and_status(
     login("root-admin")
 
     strip = page.locator("#ops-status-strip")
-    expect(strip).to_contain_text(re.compile(r"Status: (OK|DEGRADED|DOWN)"))
+    expect(strip).to_contain_text(re.compile(r"System health: (UNKNOWN|OK|DEGRADED|DOWN)"))
     expect(strip).to_contain_text("Open dead letters: 5")
     expect(strip).to_contain_text("of 6 events")
 
     strip.get_by_role("link", name="Open the ops dashboard").click()
     expect(page).to_have_url(f"{live_server.url}/admin/ops/dashboard/")
     overall = page.locator("#ops-overall")
-    expect(overall).to_contain_text(re.compile(r"Overall status: (OK|DEGRADED|DOWN)"))
+    expect(overall).to_contain_text(re.compile(r"System health: (UNKNOWN|OK|DEGRADED|DOWN)"))
     # No worker cluster in this test: the health run says so, and the dashboard says why.
     expect(overall).to_contain_text("DEGRADED")
     expect(overall.locator("li").first).to_be_visible()

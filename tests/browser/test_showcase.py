@@ -30,7 +30,7 @@ def test_it_shows_a_week_of_traffic_from_the_admin_index_down_to_one_failure(
 
     strip.get_by_role("link", name="Open the ops dashboard").click()
     expect(page.locator(".ops-grid svg")).to_have_count(6)
-    expect(page.locator("#ops-overall")).to_contain_text("Overall status")
+    expect(page.locator("#ops-overall")).to_contain_text("System health")
     expect(page.locator("#dead-letters")).to_contain_text(f"Open dead letters: {open_count}")
     screenshot("dashboard")
     lower = page.locator("#slo").bounding_box()

@@ -6,23 +6,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
+from django.conf import settings
 
-from timedify_ops import stats
+from timedify_ops import figures, stats
 
 register = template.Library()
 
 
 @register.inclusion_tag("admin/ops_status_strip.html")
 def ops_status_strip() -> dict[str, Any]:
-    # Three cheap indexed queries: latest health/alerting runs, open dead letters, last hour.
-    from deadletters.models import DeadLetter
-
-    errors = stats.error_rate(timedelta(hours=1))
+    # The dashboard's own figures: the system's status, the backlog and the alert window's
+    # error rate, each computed now (cheap indexed queries).
+    errors = figures.errors(timedelta(minutes=settings.ALERT_WINDOW_MINUTES))
     return {
         "status": stats.overall_status(),
-        "open_dead_letters": DeadLetter.objects.unresolved().count(),
-        "error_pct": errors["error_rate"] * 100,
-        "events": errors["events"],
+        "open_dead_letters": figures.open_dead_letters(),
+        "error_rate": errors.rate,
+        "events": errors.events,
+        "window_minutes": settings.ALERT_WINDOW_MINUTES,
     }
 
 

@@ -53,7 +53,7 @@ def test_it_runs_a_quick_job_now_and_shows_its_result(admin_client, admin_user):
     text = response.content.decode()
     assert "Ran 1 schedule(s), 0 failed." in text
     assert reverse("admin:timedify_ops_jobrun_change", args=[run.pk]) in text
-    assert "re-enqueued 1 stuck events" in text
+    assert "swept 1 events (taken back from a dead worker or re-enqueued)" in text
     assert LogEntry.objects.filter(object_id=str(sweeper.pk), change_message__startswith="Run now: ok").count() == 1
 
 

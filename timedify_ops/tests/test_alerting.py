@@ -88,16 +88,17 @@ def test_it_measures_latency_without_synthetic_deliveries(settings):
         make_event(minutes_old=1, ack_latency_ms=9000, synthetic=True)
     result = evaluate()
     assert result["events"] == 20
-    assert result["p95_ms"] == 10 and result["p99_ms"] == 200
-    assert result["slo"]["p95_ok"] is True and result["slo"]["p99_ok"] is True
+    # Nearest rank, read to the upper edge of its 2 % bin: never below the exact value.
+    assert 10 <= result["p95_ms"] <= 10 * 1.02 and 200 <= result["p99_ms"] <= 200 * 1.02
+    assert result["slo"]["p95_met"] is True and result["slo"]["p99_met"] is True
     assert result["level"] == 1
 
     for _ in range(2):
         make_event(minutes_old=1, ack_latency_ms=4000)
     result = evaluate()
-    assert result["p95_ms"] == 4000
+    assert 4000 <= result["p95_ms"] <= 4000 * 1.02
     assert result["level"] == 2
-    assert result["reasons"] == ["response time p95 4000 ms > 3000 ms"]
+    assert result["reasons"] == [f"response time p95 {result['p95_ms']:.0f} ms > 3000 ms"]
 
 
 def test_it_raises_level_2_for_a_topic_silent_past_its_gap(settings):

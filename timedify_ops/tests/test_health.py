@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from conftest import database_down
 
@@ -43,4 +42,4 @@ def test_it_answers_503_when_a_migration_is_not_applied(client):
         assert "not applied" in response.json()["checks"]["migrations"]["error"]
     finally:
         call_command("migrate", verbosity=0)
-    assert connection.vendor in ("sqlite", "postgresql")
+    assert client.get("/health").status_code == 200

@@ -83,9 +83,25 @@ def test_it_answers_prometheus_text_that_parses(client, seeded):
     assert samples[("timedify_status", (("status", "ok"),))] == 1
     assert samples[("timedify_webhook_events", (("status", "dead"), ("window", "last_24h")))] == 1
     assert samples[("timedify_breaker_state", (("destination", "app-orders"), ("state", "open")))] == 1
-    assert samples[("timedify_ingest_latency_ms", (("quantile", "p95"), ("window", "last_7d")))] == pytest.approx(
-        12.0, abs=1.0
-    )
+    p95 = samples[("timedify_ingest_latency_quantile_seconds", (("percentile", "p95"), ("window", "last_7d")))]
+    assert 0.012 <= p95 <= 0.012 * 1.02
+    # Counters and the histogram, from the rows.
+    assert samples[("timedify_deliveries_received_total", ())] == 3
+    assert samples[("timedify_deliveries_dead_lettered_total", ())] == 1
+    assert samples[("timedify_ingest_latency_seconds_bucket", (("le", "0.01"),))] == 0
+    assert samples[("timedify_ingest_latency_seconds_bucket", (("le", "0.025"),))] == 3
+    assert samples[("timedify_ingest_latency_seconds_count", ())] == 3
+    assert samples[("timedify_ingest_latency_seconds_sum", ())] == pytest.approx(0.036)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/metrics", "/metrics"])
+def test_it_takes_the_key_as_a_bearer_token_as_prometheus_sends_it(client, path):
+    assert client.get(path, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    # Another scheme is no key at all: the staff-session rule answers.
+    refused = client.get(path, headers={"Authorization": f"Basic {KEY}"})
+    assert refused.status_code == 401 and refused["WWW-Authenticate"] == 'Bearer realm="metrics"'
 
 
 def test_it_serves_prometheus_text_to_a_staff_session(admin_client, seeded):

@@ -40,7 +40,7 @@ def test_it_exits_0_and_shows_activity_and_latency_when_healthy():
     code, out = run()
 
     assert code == 0
-    assert "STATUS: OK" in out
+    assert "SYSTEM HEALTH: OK" in out
     assert "Errors, last 5 min: 1 of 5 events (20.00 %)" in out
     assert "orders/create" in out and "app/uninstalled" in out
     assert "p95" in out and "40." in out
@@ -54,16 +54,16 @@ def test_it_exits_2_when_degraded_and_1_when_down():
     health("degraded", ["queue is 900 s behind"])
     code, out = run()
     assert code == 2
-    assert "STATUS: DEGRADED" in out and "queue is 900 s behind" in out
+    assert "SYSTEM HEALTH: DEGRADED" in out and "queue is 900 s behind" in out
 
     JobRun.objects.create(task="alerting_check", status="failed", details={"level": 3, "reasons": ["all fail"]})
     code, out = run()
     assert code == 1
-    assert "STATUS: DOWN" in out and "alert level 3: all fail" in out
+    assert "SYSTEM HEALTH: DOWN" in out and "  - all fail" in out
 
 
 @pytest.mark.django_db
-def test_it_exits_2_when_no_health_check_has_run():
+def test_it_exits_2_and_says_unknown_when_no_health_check_has_run():
     code, out = run()
     assert code == 2
-    assert "no health check has run yet" in out
+    assert "SYSTEM HEALTH: UNKNOWN" in out and "no health check has run yet" in out

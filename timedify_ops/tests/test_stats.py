@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -100,13 +101,16 @@ def test_it_reports_the_queue_backlog_and_stuck_events():
     now = timezone.now()
     seed(3, minutes_ago=10, status="received")
     stuck = seed(2, minutes_ago=20, status="processing", prefix="stuck")
-    WebhookEvent.objects.filter(pk__in=[e.pk for e in stuck]).update(lease_expires_at=now - timedelta(minutes=1))
+    WebhookEvent.objects.filter(pk__in=[e.pk for e in stuck]).update(lease_expires_at=now - timedelta(minutes=10))
     seed(1, minutes_ago=1, status="processing", prefix="live")
     WebhookEvent.objects.filter(webhook_id__startswith="live").update(lease_expires_at=now + timedelta(minutes=1))
+    # Lapsed a minute ago: the sweeper has not had its turn yet, so not stuck (figures.stuck_events).
+    seed(1, minutes_ago=5, status="processing", prefix="lapsing")
+    WebhookEvent.objects.filter(webhook_id__startswith="lapsing").update(lease_expires_at=now - timedelta(minutes=1))
 
     q = stats.queue()
 
-    assert q["pending_events"] == 6
+    assert q["pending_events"] == 7
     assert q["stuck_events"] == 2
     assert q["oldest_pending_age_s"] == pytest.approx(600, abs=30)
 
@@ -140,14 +144,31 @@ def test_it_groups_open_dead_letters_by_topic_and_error():
 
 @pytest.mark.django_db
 def test_it_derives_the_overall_status_from_the_latest_health_and_alerting_runs():
-    assert stats.overall_status()["status"] == "degraded"  # nothing has run yet
+    first = stats.overall_status()
+    assert (first["status"], first["reasons"]) == ("unknown", ["no health check has run yet"])
 
     JobRun.objects.create(task="health_check", status="ok", details={"status": "ok", "reasons": [], "checks": {}})
     assert stats.overall_status() == {**stats.overall_status(), "status": "ok", "reasons": []}
 
-    JobRun.objects.create(task="alerting_check", status="warning", details={"level": 2, "reasons": ["error rate 7 %"]})
-    assert stats.overall_status()["status"] == "degraded"
-    assert stats.overall_status()["reasons"] == ["alert level 2: error rate 7 %"]
+    JobRun.objects.create(task="alerting_check", status="warning", details={"level": 2, "findings": [
+        {"level": 2, "text": "error rate 7.0 % > 5 % (7/100)", "area": "system"},
+        {"level": 2, "text": "12 open dead letters > 10", "area": "backlog"},
+    ]})
+    status = stats.overall_status()
+    assert (status["status"], status["reasons"], status["backlog"]) == (
+        "degraded", ["error rate 7.0 % > 5 % (7/100)"], ["12 open dead letters > 10"])
+
+    # The backlog alone leaves the system ok.
+    JobRun.objects.create(task="alerting_check", status="warning", details={"level": 2, "findings": [
+        {"level": 2, "text": "12 open dead letters > 10", "area": "backlog"}]})
+    assert (stats.overall_status()["status"], stats.overall_status()["reasons"]) == ("ok", [])
+
+    # Health's reasons once, though alerting repeats them as its own finding.
+    JobRun.objects.create(task="health_check", status="warning",
+                          details={"status": "degraded", "reasons": ["no worker cluster is running"]})
+    JobRun.objects.create(task="alerting_check", status="warning", details={"level": 2, "findings": [
+        {"level": 2, "text": "health degraded: no worker cluster is running", "area": "health"}]})
+    assert stats.overall_status()["reasons"] == ["no worker cluster is running"]
 
     JobRun.objects.create(
         task="health_check", status="failed", summary="database down",
@@ -159,7 +180,7 @@ def test_it_derives_the_overall_status_from_the_latest_health_and_alerting_runs(
     JobRun.objects.create(task="health_check", status="ok", started_at=timezone.now() - timedelta(hours=1),
                           details={"status": "ok", "reasons": []})
     assert stats.overall_status()["status"] == "degraded"
-    assert stats.overall_status()["reasons"] == ["last health check is 60 min old"]
+    assert stats.overall_status()["reasons"] == ["the last health check is 60 min old"]
 
 
 @pytest.mark.django_db
@@ -186,13 +207,41 @@ def test_it_lists_circuit_breakers():
 
 @pytest.mark.django_db
 def test_it_says_database_details_are_not_available_on_sqlite(on_postgres):
-    db = stats.database()
     if on_postgres:
-        assert db["available"] is True
-        assert sum(db["connections"].values()) >= 1
-        assert isinstance(db["waiting_locks"], list)
-    else:
-        assert db == {"available": False, "vendor": "sqlite"}
+        pytest.skip("PostgreSQL: see the waiting-lock test")
+    assert stats.database() == {"available": False, "vendor": "sqlite"}
+
+
+@pytest.mark.django_db
+def test_it_shows_a_statement_waiting_for_a_lock_on_postgresql(on_postgres):
+    if not on_postgres:
+        pytest.skip("pg_locks is PostgreSQL's")
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    conninfo = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
+    holder = psycopg.connect(conninfo)
+    holder.execute("LOCK TABLE django_q_ormq IN ACCESS EXCLUSIVE MODE")
+    waiter = psycopg.connect(conninfo, autocommit=True)
+    waiter.execute("SET statement_timeout = '20s'")
+    thread = threading.Thread(target=lambda: waiter.execute("SELECT count(*) FROM django_q_ormq /* ops-lock-probe */"))
+    thread.start()
+    try:
+        for _ in range(100):
+            waiting = [w for w in stats.database()["waiting_locks"] if "ops-lock-probe" in w["query"]]
+            if waiting:
+                break
+            time.sleep(0.1)
+        assert [(w["mode"], w["locktype"]) for w in waiting] == [("AccessShareLock", "relation")]
+        assert sum(stats.database()["connections"].values()) >= 3
+    finally:
+        holder.rollback()
+        thread.join(timeout=20)
+        holder.close()
+        waiter.close()
 
 
 @pytest.mark.django_db

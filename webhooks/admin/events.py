@@ -127,7 +127,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     fieldsets = (
         (None, {"fields": (
             "topic", "provider", "shop_link", "status_badge", "webhook_id", "event_id", "api_version",
-            "triggered_at", "received_at", "ack_latency", "attempts", "processing_ms", "processed_at",
+            "triggered_at", "received_at", "ack_latency", "attempts", "failures", "next_attempt_at", "waiting_for",
+            "processing_ms", "processed_at",
             "last_error", "synthetic", "redacted_at",
         )}),
         ("Dead letter and related deliveries", {"fields": ("dead_letter_links", "same_shop_link")}),

@@ -20,12 +20,11 @@ from webhooks.processing.queue import (
     TASK,
     delivery_task,
     enqueue,
-    enqueue_now,
     queue_is_transactional,
     send_task,
 )
-from webhooks.processing.replay import dry_run_event, replay_claimed, replay_event
-from webhooks.processing.sweeper import sweep, sweepable, to_sweep
+from webhooks.processing.replay import dry_run_event, replay_claimed
+from webhooks.processing.sweeper import sweep, to_sweep
 from webhooks.processing.worker import (
     DEFERRED,
     RETRYING,
@@ -38,7 +37,7 @@ from webhooks.processing.worker import (
 
 __all__ = [
     "DEFERRED", "DELIVERY_TASK", "REPLAYABLE", "RETRYING", "SKIPPED", "TASK", "AttemptResult", "claim", "claim_many",
-    "delivery_task", "dry_run_event", "enqueue", "enqueue_now", "holds", "process_delivery", "process_event",
-    "process_until_settled", "queue_is_transactional", "release", "replay_claimed", "replay_event", "send_task",
-    "sweep", "sweepable", "to_sweep", "wake_waiting",
+    "delivery_task", "dry_run_event", "enqueue", "holds", "process_delivery", "process_event",
+    "process_until_settled", "queue_is_transactional", "release", "replay_claimed", "send_task",
+    "sweep", "to_sweep", "wake_waiting",
 ]

@@ -90,17 +90,12 @@ def send_task(package: str, *, webhook_id: str) -> bool:
     return True
 
 
-def enqueue_now(event_id: int) -> None:
-    """Put the event's task on the queue; raises what the broker raises."""
-    from django_q.tasks import async_task
-
-    async_task(TASK, event_id, save=False, task_name=f"event-{event_id}", broker=_broker())
-
-
 def enqueue(event_id: int) -> bool:
     """Hand an event to the worker cluster. Never raises: the sweeper covers a failure."""
+    from django_q.tasks import async_task
+
     try:
-        enqueue_now(event_id)
+        async_task(TASK, event_id, save=False, task_name=f"event-{event_id}", broker=_broker())
     except Exception:  # noqa: BLE001
         logger.warning("could not enqueue event %s; the sweeper will retry", event_id, exc_info=True)
         return False

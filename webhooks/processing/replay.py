@@ -1,9 +1,8 @@
 """Replays and dry runs: one attempt of a dead (or failed) event, on demand.
 
-- `replay_event` claims a dead event and runs exactly one attempt; `claim_many` and
-  `replay_claimed` do the same for many events at once (bulk replay of dead letters).
-  Success marks it processed; failure puts it back to dead without announcing it again
-  (the dead letter records the replay).
+- `replay_claimed` runs exactly one attempt of each dead event a dead-letter replay
+  claimed (`claims.claim_many`). Success marks it processed; failure puts it back to dead
+  without announcing it again (the dead letter records the replay).
 - `dry_run_event` runs the handler in a transaction that is always rolled back, and
   captures what it raised exactly as a real attempt does.
 """
@@ -21,7 +20,6 @@ from django.utils import timezone
 from webhooks import handlers, logcontext
 from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, Shop, WebhookEvent
 from webhooks.processing.attempt import AttemptResult, LostClaim, Recorder, capture, ignore, run_attempt
-from webhooks.processing.claims import REPLAYABLE, claim
 
 
 class _DryRunRollback(Exception):
@@ -33,17 +31,6 @@ def _back_to_dead(event: WebhookEvent, result: AttemptResult) -> None:
         status=EventStatus.DEAD, lease_expires_at=None, processed_at=timezone.now()
     )
     event.status = EventStatus.DEAD
-
-
-@logcontext.scoped
-def replay_event(event_id: int, *, trigger: str = "replay") -> AttemptResult | None:
-    """Run one attempt of a dead (or failed) event. None when it could not be claimed
-    (already being replayed, or no longer dead)."""
-    lease = claim(event_id, statuses=REPLAYABLE)
-    if lease is None:
-        return None
-    event = WebhookEvent.objects.get(pk=event_id)
-    return replay_claimed([event], lease, trigger=trigger)[event_id]
 
 
 def _replay_one(
@@ -61,8 +48,7 @@ def replay_claimed(
     events: list[WebhookEvent], lease: datetime, *, trigger: str = "replay",
     then: Callable[[dict[int, AttemptResult | None]], None] | None = None, destination: Any = None,
 ) -> dict[int, AttemptResult | None]:
-    """One attempt for each of these events, claimed with `lease`: what `replay_event` does
-    for one, for many at once. Returns each event's result by pk, None where the claim was
+    """One attempt for each of these events, claimed with `lease`. Returns each event's result by pk, None where the claim was
     lost to someone else meanwhile.
 
     Handlers that work outside the database (non-atomic) run first, one by one, as for the

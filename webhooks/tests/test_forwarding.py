@@ -105,7 +105,7 @@ def test_it_gives_up_on_a_destination_that_does_not_answer_in_time(fast):
         started = time.monotonic()
         assert processing.process_until_settled(event.pk) == EventStatus.DEAD
         elapsed = time.monotonic() - started
-    assert elapsed < 1.5  # two attempts of 0.3 s, not two of 1 s
+    assert elapsed < 1.9  # two attempts of 0.3 s (and a loaded machine), not two of 1 s
     assert "ReadTimeout" in DeadLetter.objects.get(event=event).error_message
 
 

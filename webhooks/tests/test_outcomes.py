@@ -125,6 +125,7 @@ def test_it_opens_a_topic_breaker_and_defers_its_events_while_others_flow(settin
     assert processing.process_event(late.pk) == processing.DEFERRED
     late.refresh_from_db()
     assert (late.attempts, late.waiting_for, late.next_attempt_at) == (0, "topic:tests/scripted", until)
+    assert b"topic:tests/scripted" in admin_client.get(f"/admin/webhooks/webhookevent/{late.pk}/change/").content
     # Another topic is not affected.
     healthy = store_event("tests/side-effect", {"id": 1})
     assert processing.process_event(healthy.pk) == EventStatus.PROCESSED

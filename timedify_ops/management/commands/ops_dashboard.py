@@ -1,6 +1,7 @@
 """The ops dashboard on one terminal screen.
 
-Exit codes (for cron and CI): 0 status ok, 1 status down, 2 status degraded.
+Exit codes (for cron and CI): 0 status ok, 1 status down, 2 status degraded or unknown
+(no health check has run yet). Every figure is the dashboard's (timedify_ops.stats).
 """
 
 from __future__ import annotations
@@ -9,15 +10,16 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from timedify_ops import series, stats
+from timedify_ops import figures, series, stats
 from timedify_ops.console import STATUS_STYLE, console_for, inert, topic_colour
 
-EXIT_CODES = {"ok": 0, "down": 1, "degraded": 2}
+EXIT_CODES = {"ok": 0, "down": 1, "degraded": 2, "unknown": 2}
 
 
 def _ms(value: float | None) -> str:
@@ -31,15 +33,17 @@ class Command(BaseCommand):
         console = console_for(self.stdout, **options)
         ascii_box = box.SIMPLE if console.is_terminal else box.ASCII2
         status = stats.overall_status()
-        console.print(f"[{STATUS_STYLE[status['status']]}]STATUS: {status['status'].upper()}[/]"
-                      f"  (alert level {status['alert_level']})")
+        console.print(f"[{STATUS_STYLE[status['status']]}]SYSTEM HEALTH: {status['status'].upper()}[/]"
+                      f"  (alert level {status['alert_level']}; health checked {status['health_checked_at'] or 'never'})")
         for reason in status["reasons"]:
             console.print(Text("  - ").append_text(inert(reason)))
 
-        errors = stats.error_rate(timedelta(minutes=5))
-        style = "red" if errors["error_rate"] > series.SLO_ERROR_RATE else "green"
-        console.print(f"Errors, last 5 min: [{style}]{errors['errors']} of {errors['events']} events "
-                      f"({errors['error_rate'] * 100:.2f} %)[/]  SLO < {series.SLO_ERROR_RATE * 100} %")
+        slo = figures.targets()
+        window = settings.ALERT_WINDOW_MINUTES
+        errors = stats.error_rate(timedelta(minutes=window))
+        style = "red" if errors["error_rate"] > slo.error_rate else "green"
+        console.print(f"Errors, last {window} min: [{style}]{errors['errors']} of {errors['events']} events "
+                      f"({errors['error_rate'] * 100:.2f} %)[/]  SLO < {slo.error_rate * 100:g} %")
 
         dead = stats.dead_letters()
         topics = ", ".join(f"{r['topic']} {r['n']}" for r in dead["by_topic"][:5])
@@ -67,8 +71,8 @@ class Command(BaseCommand):
         latency = Table(title="Ingest latency, last hour (synthetic excluded)", box=ascii_box, title_justify="left")
         for col in ("percentile", "value", "SLO", "met"):
             latency.add_column(col)
-        for name, value, target in (("p50", hour.p50, None), ("p95", hour.p95, series.SLO_P95_MS),
-                                    ("p99", hour.p99, series.SLO_P99_MS)):
+        for name, value, target in (("p50", hour.p50, None), ("p95", hour.p95, slo.p95_ms),
+                                    ("p99", hour.p99, slo.p99_ms)):
             met = "-" if target is None or value is None else ("yes" if value <= target else "NO")
             colour = "red" if met == "NO" else "green"
             latency.add_row(name, _ms(value), _ms(target) if target else "", f"[{colour}]{met}[/]")
@@ -87,7 +91,7 @@ class Command(BaseCommand):
         console.print(runs)
 
         code = EXIT_CODES[status["status"]]
-        self.stdout.write(f"status {status['status']}: {errors['errors']} errors in 5 min, "
+        self.stdout.write(f"status {status['status']}: {errors['errors']} errors in {window} min, "
                           f"{dead['open']} open dead letters, {len(rows)} active topics (exit {code})")
         if code:
             sys.exit(code)

@@ -2,8 +2,8 @@
 
 Exit codes: 0 done, 1 failed, 2 bad usage (a number out of range: nothing is deleted).
 
-Resolved/ignored dead letters past DEADLETTER_RETENTION_DAYS go first; events an open
-dead letter (or a resolved one still in its window) points at are kept.
+Events any dead letter points at are kept; the dead-letter clean-up (its own job) frees
+them once their dead letters are resolved and past DEADLETTER_RETENTION_DAYS.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The sweeper job does the same a batch per minute (SUBJECT_INDEX_BACKFILL_BATCH);
 command is for an operator who wants it done now, e.g. right after the upgrade that added
 the index. Each batch is one short transaction, so it can run beside live traffic.
 
-Exit codes: 0 always; the last line says how many events were indexed and how many wait.
+Exit codes: 0 (the last line says how many events were indexed and how many wait); 2 bad
+usage (a --batch out of range: nothing is indexed).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             return
         total = 0
         while True:
-            done = EventSubject.objects.backfill(max(1, options["batch"]))
+            done = EventSubject.objects.backfill(options["batch"])
             total += done
             if not done:
                 break

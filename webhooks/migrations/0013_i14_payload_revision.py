@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('webhooks', '0010_merge_i17'),
+        ('webhooks', '0012_merge_i16_i17'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,8 +1,11 @@
-"""Take back events whose worker died (processing past their lease; the dead worker's
-attempt is recorded and counts against the retry budget) and re-enqueue events that were
-never picked up.
+"""The sweeper job, run now: take back events whose worker died (processing past their
+lease; the dead worker's attempt is recorded and counts against the retry budget),
+re-enqueue events that were never picked up, and resume stalled replay batches.
 
-Exit codes: 0 (finding stuck events is the sweeper's job, not an error); 2 bad usage.
+Runs through the job runner like the schedule (a job run is recorded, trigger "command"),
+so it does everything the scheduled sweeper does. --dry-run only lists the events.
+Exit codes: 0 done (finding stuck work is the sweeper's job, not an error); 1 the job
+failed; 2 bad usage.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from timedify_ops.management.commands._jobcommand import run_job
 from webhooks import processing
 from webhooks.arguments import whole
 
 
 class Command(BaseCommand):
-    help = "Re-enqueue webhook events that were never picked up or whose worker died."
+    help = "Re-enqueue webhook events never picked up or whose worker died, and resume stalled replay batches."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="List what would be re-enqueued; change nothing.")
@@ -33,5 +37,6 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"dry run: {len(stuck)} events would be re-enqueued")
             return
-        count = processing.sweep(batch=batch)
-        self.stdout.write(f"swept {count} events (taken back from a dead worker or re-enqueued)")
+        run = run_job(self, "sweeper", batch=batch)
+        if run.traceback:
+            raise SystemExit(1)
