@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NOT_OPEN = "not open, or being replayed by someone else"
+# Dead letters looked at per query by `superseded`.
+SUPERSEDED_CHUNK = 500
 # What a claim reads of each dead letter: enough to decide, to write and to name it.
 CLAIM_FIELDS = ("id", "event_id", "status", "replay_lease_expires_at", "provider", "topic", "shop_domain")
 
@@ -128,6 +130,19 @@ def replay_chunk(
     for part in _parts(ids):
         records += _Part(part, actor, source, log, destination, revision, include_superseded).run()
     return records
+
+
+def superseded(dead_letter_ids: Iterable[int]) -> dict[int, int]:
+    """{dead letter id: the newest processed delivery that supersedes it} for those of
+    `dead_letter_ids` that are superseded."""
+    ids = list(dead_letter_ids)
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), SUPERSEDED_CHUNK):
+        rows = DeadLetter.objects.filter(pk__in=ids[start:start + SUPERSEDED_CHUNK]).values_list("pk", "event_id")
+        by_event = {event_id: pk for pk, event_id in rows}
+        for event_id, newer in staleness.superseding_events(list(by_event)).items():
+            found[by_event[event_id]] = newer
+    return found
 
 
 def replay_edited(dead_letter: DeadLetter, payload: Any, reason: str, actor: Actor) -> ReplayRecord:

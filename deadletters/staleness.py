@@ -11,17 +11,16 @@ when another event of the same shop
 - and is newer: a later X-Shopify-Triggered-At, or a later `updated_at` in its payload.
 
 The confirmation lists those as "superseded by delivery N"; a replay resolves them as
-superseded instead of running them, unless the operator includes them (see replay.py).
+superseded instead of running them, unless the operator includes them (see replay.py,
+which also answers for dead letters: `replay.superseded`). This module knows events only.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from deadletters.models import DeadLetter
 from webhooks import subjects
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.subject_index import EventSubject, pairs_q
@@ -29,8 +28,6 @@ from webhooks.subject_index import EventSubject, pairs_q
 # How the outcome names the newer delivery (a dead letter's note, a replay's summary).
 NOTE = "superseded by delivery {}"
 _NOTE = re.compile(r"superseded by delivery (\d+)")
-# Dead letters looked at per query.
-CHUNK = 500
 
 
 def note(event_id: int) -> str:
@@ -76,19 +73,6 @@ class Delivery(NamedTuple):
         if self.triggered_at and older.triggered_at and self.triggered_at > older.triggered_at:
             return True
         return bool(self.updated_at and older.updated_at and self.updated_at > older.updated_at)
-
-
-def superseded(dead_letter_ids: Iterable[int]) -> dict[int, int]:
-    """{dead letter id: the newest processed delivery that supersedes it} for those of
-    `dead_letter_ids` that are superseded."""
-    ids = list(dead_letter_ids)
-    found: dict[int, int] = {}
-    for start in range(0, len(ids), CHUNK):
-        rows = DeadLetter.objects.filter(pk__in=ids[start:start + CHUNK]).values_list("pk", "event_id")
-        by_event = {event_id: pk for pk, event_id in rows}
-        for event_id, newer in superseding_events(list(by_event)).items():
-            found[by_event[event_id]] = newer
-    return found
 
 
 def superseding_events(event_ids: list[int]) -> dict[int, int]:

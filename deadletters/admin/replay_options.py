@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from deadletters import staleness
+from deadletters import replay
 from deadletters.batches import default_rate
 from webhooks.models import ForwardDestination
 
@@ -65,7 +65,7 @@ def context(request: HttpRequest, ids: list[int]) -> dict[str, Any]:
     and which of the dead letters a newer processed delivery superseded."""
     rate = default_rate()
     count = len(ids)
-    superseded = staleness.superseded(ids)
+    superseded = replay.superseded(ids)
     return {
         "superseded": [(pk, superseded[pk]) for pk in ids if pk in superseded][:SUPERSEDED_SHOWN],
         "superseded_count": len(superseded),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from deadletters import batch_run
 from deadletters.batches import ReplayBatch
 from deadletters.models import DeadLetter
-from deadletters.staleness import superseded
+from deadletters.replay import superseded
 from deadletters.tests import factories
 from webhooks import handlers
 from webhooks.processing import process_event
