@@ -48,7 +48,7 @@ from deadletters.models import (
 )
 from webhooks import handlers, processing, textsafe
 from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
-from webhooks.revisions import PayloadRevision, storable
+from webhooks.revisions import PayloadRevision
 
 if TYPE_CHECKING:
     from deadletters.models import Actor
@@ -122,7 +122,7 @@ def replay_chunk(
     the admin log message written for each (in the actor's name); empty writes none.
     `destination`: a ForwardDestination that forwarded topics go to instead of their
     route's (the attempt's summary or error names where it went). `revision`: the handler of
-    that revision's event runs on the revised payload (edit and replay; see `replay_edited`).
+    that revision's event runs on the revised payload (edit and replay: deadletters.edit).
     A dead letter a newer processed delivery superseded (deadletters.staleness) is resolved
     as superseded instead of replayed, unless `include_superseded`.
     Raises only when the database refuses the claim or the release after a crash."""
@@ -143,29 +143,6 @@ def superseded(dead_letter_ids: Iterable[int]) -> dict[int, int]:
         for event_id, newer in staleness.superseding_events(list(by_event)).items():
             found[by_event[event_id]] = newer
     return found
-
-
-def replay_edited(dead_letter: DeadLetter, payload: Any, reason: str, actor: Actor) -> ReplayRecord:
-    """Edit and replay: keep `payload` as a new revision of the dead letter's event (who,
-    when, why) and replay the dead letter once on it. The received payload is not touched.
-    Raises ValueError when the dead letter is not open or the reason is empty."""
-    reason = reason.strip()
-    if not reason:
-        raise ValueError("a reason is required: say what was wrong with the payload")
-    if not dead_letter.is_open:
-        raise ValueError(f"dead letter {dead_letter.pk} is {dead_letter.status}, not open")
-    with transaction.atomic():
-        # The event row is locked while its next number is chosen: two editors at once get 1 and 2.
-        WebhookEvent.objects.select_for_update().filter(pk=dead_letter.event_id).values_list("pk", flat=True).first()
-        number = PayloadRevision.objects.filter(event_id=dead_letter.event_id).count() + 1
-        revision = PayloadRevision.objects.create(
-            event_id=dead_letter.event_id, number=number, payload=storable(payload),
-            reason=textsafe.for_field(PayloadRevision, "reason", reason), created_by=_user_or_none(actor),
-        )
-    records = replay_chunk([dead_letter.pk], actor, source="edit", revision=revision,
-                           log=f"Edited the payload (revision {number}: {reason[:100]}) and replayed")
-    dead_letter.refresh_from_db()
-    return records[0]
 
 
 def _parts(ids: list[int]) -> list[list[int]]:

@@ -14,8 +14,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from deadletters.edit import replay_edited
 from deadletters.models import DeadLetter
-from deadletters.replay import replay_edited
 from webhooks.revisions import PayloadRevision, diff
 
 PERMISSION = "webhooks.edit_and_replay"

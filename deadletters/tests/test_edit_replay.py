@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from deadletters.edit import replay_edited
 from deadletters.models import DeadLetter
-from deadletters.replay import replay_edited
 from deadletters.tests.factories import make_dead_letters, staff_user
 from webhooks.models import EventAttempt, WebhookEvent
 from webhooks.revisions import PayloadRevision, diff, storable
