@@ -244,7 +244,7 @@ FORWARD_BREAKER_COOLDOWN_SECONDS = envint("FORWARD_BREAKER_COOLDOWN_SECONDS", 60
 FORWARD_PAUSED_RECHECK_SECONDS = envint("FORWARD_PAUSED_RECHECK_SECONDS", 60, minimum=1, maximum=86400)
 # The same for a topic whose handler keeps failing (an upstream outage): its events wait
 # without burning attempts while the other topics flow.
-TOPIC_BREAKER_THRESHOLD = envint("TOPIC_BREAKER_THRESHOLD", 20, minimum=1, maximum=100000)
+TOPIC_BREAKER_THRESHOLD = envint("TOPIC_BREAKER_THRESHOLD", 20, minimum=1, maximum=1_000_000)
 TOPIC_BREAKER_COOLDOWN_SECONDS = envint("TOPIC_BREAKER_COOLDOWN_SECONDS", 30, minimum=1, maximum=86400)
 # Fernet key for offline tokens; required unless DEBUG (system check webhooks.E001).
 TOKEN_ENCRYPTION_KEY = envsecret("TOKEN_ENCRYPTION_KEY")
