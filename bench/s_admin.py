@@ -24,7 +24,9 @@ DEADLETTERS = "/admin/deadletters/deadletter/"
 DASHBOARD = "/admin/ops/dashboard/"
 
 
-def pages(sample_event: int, sample_dead_letter: int, shop: str, webhook_id: str) -> list[tuple[str, str, str]]:
+def pages(
+    sample_event: int, sample_dead_letter: int, shop: str, webhook_id: str, sample_event_n: int = 0, sample_dead_n: int = 0,
+) -> list[tuple[str, str, str]]:
     """(name, url, which admin it needs)."""
     return [
         ("events changelist, default", EVENTS, "event"),
@@ -35,6 +37,11 @@ def pages(sample_event: int, sample_dead_letter: int, shop: str, webhook_id: str
         ("dead letters changelist, default", DEADLETTERS, "deadletter"),
         ("dead letters changelist, filtered by status", f"{DEADLETTERS}?status__exact=open", "deadletter"),
         ("dead letters changelist, searched by shop", f"{DEADLETTERS}?q={shop}", "deadletter"),
+        # The payload search: a key through the subject index, a field over 7 days of payloads.
+        ("events changelist, searched by order name", f"{EVENTS}?q=%23{sample_event_n}", "event"),
+        ("dead letters changelist, searched by customer e-mail",
+         f"{DEADLETTERS}?q=customer{sample_dead_n}%40example.com", "deadletter"),
+        ("events changelist, field search over 7 days", f"{EVENTS}?q=line_items.id%3A{sample_event_n}", "event"),
         ("dead letter detail", f"{DEADLETTERS}{sample_dead_letter}/change/", "deadletter"),
         ("dashboard", DASHBOARD, "dashboard"),
     ]
@@ -78,11 +85,15 @@ def run(opts: Options, results: Results) -> None:
     first, last = datagen.generate_events(opts.admin_events, prefix="adm-")
     d_first, d_last = datagen.generate_events(opts.admin_deadletters, prefix="admdead-", status="dead")
     datagen.generate_dead_letters(d_first, d_last, limit=opts.admin_deadletters)
+    datagen.generate_subjects(first, d_last)
     datagen.analyze()
     say(f"    generated {opts.admin_events} events and {opts.admin_deadletters} open dead letters")
     sample_dl = int(scalar("SELECT max(id) FROM deadletters_deadletter"))
     mid = first + (last - first) // 2
-    for name, url, needs in pages(mid, sample_dl, "bench-shop-123.myshopify.com", f"adm-{mid - first}"):
+    dead_n = int(scalar("SELECT payload->>'id' FROM webhooks_webhookevent WHERE id = "
+                        "(SELECT event_id FROM deadletters_deadletter WHERE id = %s)", (sample_dl,)))
+    for name, url, needs in pages(mid, sample_dl, "bench-shop-123.myshopify.com", f"adm-{mid - first}",
+                                  mid - first, dead_n):
         if not have[needs]:
             results.add(NAME, name, "not available on this build", how=f"missing: {needs} admin/page")
             continue

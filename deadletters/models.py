@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -258,6 +258,27 @@ class DeadLetter(models.Model):
     def ignore(self, actor: Actor, note: str) -> bool:
         """Mark it as not worth replaying (e.g. a test shop). False if it was not open."""
         return self._close(DeadLetterStatus.IGNORED, actor, note)
+
+    def reopen(self, actor: Actor, note: str) -> bool:
+        """Undo a resolve or an ignore: open again, the note says why. False if it was not
+        resolved or ignored, or if its event has another open dead letter (the event died
+        again since: that one is the one to work on)."""
+        note = textsafe.for_field(DeadLetter, "note", note.strip())
+        if not note:
+            raise ValueError("a note is required: say why")
+        others_open = DeadLetter.objects.filter(event=models.OuterRef("event")).unresolved()
+        closed = DeadLetter.objects.filter(
+            ~models.Exists(others_open), pk=self.pk, status__in=[DeadLetterStatus.RESOLVED, DeadLetterStatus.IGNORED]
+        )
+        try:
+            # The partial unique index (one open per event) settles a race with a new death.
+            with transaction.atomic():
+                updated = closed.update(status=DeadLetterStatus.OPEN, resolved_by=None, resolved_at=None, note=note,
+                                        updated_at=timezone.now())
+        except IntegrityError:
+            updated = 0
+        self.refresh_from_db()
+        return updated == 1
 
 
 def _user_or_none(actor: Actor) -> Any:

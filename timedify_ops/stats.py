@@ -131,7 +131,7 @@ def events_by_status(window: timedelta) -> dict[str, int]:
 def error_rate(window: timedelta) -> dict[str, Any]:
     """figures.errors over `window`, as plain data."""
     e = figures.errors(window)
-    return {"events": e.events, "errors": e.errors, "error_rate": round(e.rate, 6)}
+    return {"events": e.events, "errors": e.errors, "error_rate": e.rate}
 
 
 def activity_by_topic(window: timedelta) -> list[dict[str, Any]]:

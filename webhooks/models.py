@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from webhooks.breaker import BreakerState as BreakerState  # re-exported: admin, forwarding
 from webhooks.breaker import CircuitBreaker
+from webhooks.subject_index import EventSubject, SubjectQueries  # noqa: F401  (EventSubject: a model of this app)
 
 if TYPE_CHECKING:
     from webhooks.retention import Deletion
@@ -79,7 +80,7 @@ class EventStatus(models.TextChoices):
 UNFINISHED = (EventStatus.RECEIVED, EventStatus.PROCESSING)
 
 
-class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
+class WebhookEventQuerySet(SubjectQueries, models.QuerySet["WebhookEvent"]):
     def pending(self) -> WebhookEventQuerySet:
         return self.filter(status__in=UNFINISHED)
 
@@ -102,34 +103,6 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         finished (deleting one still to be processed would lose a delivery) and that
         nothing protects."""
         return self.filter(received_at__lt=timezone.now() - timedelta(days=days)).finished().deletable()
-
-    def unindexed(self) -> WebhookEventQuerySet:
-        """Events the subject index knows nothing of yet: stored before it existed, not yet
-        claimed by a worker, or whose indexing failed (served by a partial index)."""
-        return self.filter(subjects_indexed_at__isnull=True)
-
-    def mentioning(self, kind: str, value: Any, *, primary: bool = False) -> WebhookEventQuerySet:
-        """Events whose payload mentions this subject, found through the subject index
-        (webhooks.subject_index): `kind` one of webhooks.subjects.KINDS, `value` as typed
-        (normalised here: "#1001" and "1001", "Jon@X.com" and "jon@x.com" are one).
-        `primary`: only events whose own resource it is (orders/updated of that order)."""
-        return self.mentioning_any([(kind, value)], primary=primary)
-
-    def mentioning_any(self, pairs: Iterable[tuple[str, Any]], *, primary: bool = False) -> WebhookEventQuerySet:
-        """Events that mention any of these (kind, value) pairs, each event once."""
-        from webhooks.subject_index import pairs_q
-
-        query = pairs_q(pairs, primary=primary)
-        if query is None:
-            return self.none()
-        return self.filter(pk__in=EventSubject.objects.filter(query).values("event_id"))
-
-    def matching_search(self, text: str) -> WebhookEventQuerySet:
-        """Events mentioning what a person typed: an e-mail, an order name ("#4939"), an
-        order or customer id (webhooks.subjects.guess says which kinds a text can mean)."""
-        from webhooks.subjects import guess
-
-        return self.mentioning_any(guess(text))
 
     def delete_in_batches(
         self,
@@ -412,4 +385,3 @@ class CustomerDataExport(models.Model):
 
 from webhooks.compliance import ComplianceRequest  # noqa: E402,F401  (a model of this app)
 from webhooks.revisions import PayloadRevision  # noqa: E402,F401  (a model of this app)
-from webhooks.subject_index import EventSubject  # noqa: E402,F401  (a model of this app)

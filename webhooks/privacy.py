@@ -12,7 +12,7 @@ the admin log and django-q2's task rows. docs/handlers.md lists every place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
@@ -128,7 +128,6 @@ class Redaction:
     events_scrubbed: int = 0
     texts_scrubbed: int = 0
     exports_deleted: int = 0
-    event_ids: list[int] = field(default_factory=list)
 
     def evidence(self) -> dict[str, int]:
         return {"events_scrubbed": self.events_scrubbed, "texts_scrubbed": self.texts_scrubbed,
@@ -155,7 +154,6 @@ def redact_customer(shop_domain: str, who: Customer) -> Redaction:
         WebhookEvent.objects.bulk_update(changed, ["payload", "redacted_at"], batch_size=100)
         EventSubject.objects.reindex(changed)  # the erased e-mails and phones leave the index
         result.events_scrubbed += len(changed)
-        result.event_ids += [event.pk for event in changed]
         new_orders = found.order_ids - owner.order_ids
         if not new_orders:
             break

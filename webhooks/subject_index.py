@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
 from django.db import models, transaction
@@ -63,6 +63,39 @@ def pairs_q(pairs: Iterable[tuple[str, Any]], *, primary: bool = False) -> Q | N
     if query is not None and primary:
         query &= Q(primary=True)
     return query
+
+
+class SubjectQueries:
+    """The subject index's methods of WebhookEvent.objects (a mixin of its QuerySet)."""
+
+    filter: Any
+    none: Any
+
+    def unindexed(self) -> Self:
+        """Events the subject index knows nothing of yet: stored before it existed, not yet
+        claimed by a worker, or whose indexing failed (served by a partial index)."""
+        return self.filter(subjects_indexed_at__isnull=True)
+
+    def mentioning(self, kind: str, value: Any, *, primary: bool = False) -> Self:
+        """Events whose payload mentions this subject, found through the subject index
+        (webhooks.subject_index): `kind` one of webhooks.subjects.KINDS, `value` as typed
+        (normalised here: "#1001" and "1001", "Jon@X.com" and "jon@x.com" are one).
+        `primary`: only events whose own resource it is (orders/updated of that order)."""
+        return self.mentioning_any([(kind, value)], primary=primary)
+
+    def mentioning_any(self, pairs: Iterable[tuple[str, Any]], *, primary: bool = False) -> Self:
+        """Events that mention any of these (kind, value) pairs, each event once."""
+        query = pairs_q(pairs, primary=primary)
+        if query is None:
+            return self.none()
+        return self.filter(pk__in=EventSubject.objects.filter(query).values("event_id"))
+
+    def matching_search(self, text: str) -> Self:
+        """Events mentioning what a person typed: an e-mail, an order name ("#4939"), an
+        order or customer id (webhooks.subjects.guess says which kinds a text can mean)."""
+        from webhooks.subjects import guess
+
+        return self.mentioning_any(guess(text))
 
 
 class EventSubjectQuerySet(models.QuerySet["EventSubject"]):

@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import SafeString
 
 from deadletters.batches import FAILED_OUTCOMES, BatchItem, ReplayBatch
-from webhooks.admin.events import status_badge
+from webhooks.admin.kit import ReadOnlyAdmin, status_badge
 
 # The batch's own words (ReplayBatch.outcome) on the console's badge colours.
 BADGE = {"ok": "ok", "partial": "failed", "failed": "dead", "cancelled": "skipped", "paused": "deferred",
@@ -58,23 +58,13 @@ def report(batch: ReplayBatch, query: dict[str, str]) -> tuple[list[BatchItem], 
 
 
 @admin.register(ReplayBatch)
-class ReplayBatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReplayBatchAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "created_by", "origin_link", "progress", "ok", "failed", "skipped",
                     "result_badge", "control_buttons")
     list_filter = ("status", "origin")
     list_select_related = ("created_by",)
     ordering = ("-created_at",)
-    actions: list[Any] = []
     change_form_template = "admin/deadletters/replaybatch/change_form.html"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_control_permission(self, request: HttpRequest) -> bool:
         """Whoever may replay may pause, resume and cancel a replay (Support does)."""

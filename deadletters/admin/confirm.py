@@ -11,10 +11,13 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.admin import helpers
 from django.core import signing
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from deadletters.admin import replay_options
 from deadletters.models import DeadLetter
@@ -43,6 +46,30 @@ def confirmed_ids(request: HttpRequest, purpose: str) -> list[int] | None:
     if request.method != "POST" or request.POST.get("post") != "yes":
         return None
     return thaw(request.POST.get("ids_token", ""), purpose)
+
+
+def list_url(request: HttpRequest) -> str:
+    """The dead-letter list with the filter the operator came from (a confirmation page's
+    query string is the list's: the list's form posts to its own URL)."""
+    query = request.GET.urlencode()
+    return reverse("admin:deadletters_deadletter_changelist") + (f"?{query}" if query else "")
+
+
+def back_url(request: HttpRequest) -> str:
+    """Where the operator came from: the page that sent `next` (a dead letter's page, the
+    error groups), else the list with its filter."""
+    target = request.POST.get("next", "") or request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return list_url(request)
+
+
+def expired(request: HttpRequest) -> HttpResponseRedirect:
+    """A confirmation URL opened with GET (a reload, a new tab, a pasted link): nothing to
+    confirm any more. Back to the list, saying why, instead of a bare error page."""
+    messages.info(request, "That confirmation page can only be used once, from its button. Nothing was changed: "
+                           "choose the dead letters again and press the button.")
+    return HttpResponseRedirect(back_url(request))
 
 
 class CleanupDays(forms.Form):
@@ -77,6 +104,7 @@ def render(
     error: str = "",
     form_url: str = "",
     replay: bool = False,
+    destructive: bool = False,
 ) -> TemplateResponse:
     sample = list(DeadLetter.objects.filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-created_at"))
     context = {
@@ -101,6 +129,8 @@ def render(
         "error": error,
         "form_url": form_url,
         "next": request.POST.get("next", ""),
+        "back_url": back_url(request),
+        "destructive": destructive,
         "media": modeladmin.media,
         # A replay's own fields: rate and canary for a batch, a destination.
         "replay": replay,

@@ -1,135 +1,101 @@
-"""The dead-letter changelist, detail page and actions.
+"""The dead-letter list and detail page: the support console.
 
-Every action is gated by a permission (`has_<perm>_permission`), shows a confirmation page
-with the count and a sample, calls the model (or queryset) method counting ok / failed
-without stopping half-way, writes one admin log entry per change and sends one message.
+The detail page starts with a "what happened" box (error, when, attempts, replays, whether
+a replay can help, the shop's state, the actions), then the traceback and the payload;
+fields without a value are left out. Actions are in deadletters/admin/actions.py.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.contrib import admin, messages
-from django.contrib.admin.models import DELETION, LogEntry
-from django.db import connection
+from django.contrib import admin
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString
-from django.utils.timesince import timesince
 
-from deadletters.admin import confirm, edit_replay, pages
-from deadletters.admin.replay_options import BadOptions, ReplayOptions
-from deadletters.batches import BatchOrigin, ReplayBatch
-from deadletters.models import DeadLetter, DeadLetterQuerySet, audit_line
-from deadletters.replay import replay_many
-from webhooks.admin.events import CappedPaginator, monospace, pretty_json, status_badge
-from webhooks.models import WebhookEvent
+from deadletters.admin import edit_replay, pages
+from deadletters.admin.actions import DeadLetterActions
+from deadletters.admin.filters import AgeFilter, IndexedValuesFilter, ShopFilter, StatusFilter
+from deadletters.models import DeadLetter
+from deadletters.verdict import Chance, replay_verdict
+from webhooks.admin import export, search
+from webhooks.admin.kit import ReadOnlyAdmin, clock_and_age, monospace, pretty_json, short_clock, status_badge
+from webhooks.models import Shop, WebhookEvent
 
 # Looks like a host name: letters, digits and hyphens in dot-separated labels.
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
-
-
-class AgeFilter(admin.SimpleListFilter):
-    title = "age"
-    parameter_name = "age"
-    BUCKETS = {"1h": (None, 1), "24h": (1, 24), "7d": (24, 24 * 7), "older": (24 * 7, None)}
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("1h", "Last hour"), ("24h", "1 to 24 hours"), ("7d", "1 to 7 days"), ("older", "Older than 7 days")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> QuerySet[DeadLetter]:
-        bucket = self.BUCKETS.get(self.value() or "")
-        if bucket is None:
-            return queryset
-        newest, oldest = bucket
-        now = timezone.now()
-        if newest is not None:
-            queryset = queryset.filter(created_at__lte=now - timedelta(hours=newest))
-        if oldest is not None:
-            queryset = queryset.filter(created_at__gt=now - timedelta(hours=oldest))
-        return queryset
-
-
-class IndexedValuesFilter(admin.AllValuesFieldListFilter):
-    """AllValuesFieldListFilter whose choices come from an index led by the column.
-
-    `SELECT DISTINCT` reads every row (136 ms of a 200 ms changelist at 100,000 dead
-    letters); on PostgreSQL a loose index scan asks the index for the next value after the
-    previous one, so the cost follows the number of distinct values, not of rows. At most
-    MAX_CHOICES values are listed."""
-
-    MAX_CHOICES = 200
-
-    def __init__(self, field: Any, request: HttpRequest, params: Any, model: Any, model_admin: Any, field_path: str) -> None:
-        super().__init__(field, request, params, model, model_admin, field_path)
-        if connection.vendor == "postgresql" and field_path == field.name:
-            table, column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(field.column)
-            # Only quoted names are interpolated.
-            sql = (
-                f"WITH RECURSIVE v(x) AS ((SELECT {column} FROM {table} ORDER BY {column} LIMIT 1) "  # noqa: S608
-                f"UNION ALL SELECT (SELECT {column} FROM {table} WHERE {column} > v.x ORDER BY {column} LIMIT 1) "
-                f"FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL LIMIT %s"
-            )
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [self.MAX_CHOICES])
-                self.lookup_choices = [row[0] for row in cursor.fetchall()]  # type: ignore[assignment]
+# Detail fields shown only when they hold something.
+OPTIONAL = ("last_replayed_at", "last_replay_error", "resolved_by_name", "resolved_at", "note")
+SHOP_SUGGESTIONS = 20
+EXPORT_COLUMNS = (
+    ("id", "id"), ("status", "status"), ("died_at", "created_at"), ("topic", "topic"), ("shop", "shop_domain"),
+    ("error_class", "error_class"), ("error_message", "error_message"), ("replays", "replay_count"),
+    ("event_id", "event_id"), ("webhook_id", "event__webhook_id"),
+)
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "status_badge", "age", "topic", "shop_domain", "error_class_short", "short_message", "replay_count")
+class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
+    list_display = ("id", "status_badge", "age", "topic", "shop_domain", "error_class_short", "short_message", "replays")
     list_display_links = ("id", "age")
-    # No shop filter: with thousands of shops a list in the sidebar helps nobody, and the
-    # search box finds a shop (or the beginning of its domain) from an index.
-    list_filter = ("status", ("topic", IndexedValuesFilter), ("error_class", IndexedValuesFilter), AgeFilter)
+    # The shop is typed with suggestions (thousands of shops make a useless sidebar list).
+    list_filter = (StatusFilter, ShopFilter, ("topic", IndexedValuesFilter), ("error_class", IndexedValuesFilter), AgeFilter,
+                   search.SearchWindowFilter)
     search_fields = ("shop_domain", "=event__webhook_id", "error_message", "error_class")
-    search_help_text = "A shop domain (or its beginning), a webhook id (exact), or words of the error."
     ordering = ("-created_at",)
     list_per_page = 50
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[DeadLetter], search_term: str
-    ) -> tuple[QuerySet[DeadLetter], bool]:
-        # A shop domain or a webhook id is answered from indexes (shop prefix, the event's
-        # delivery index); only words of an error fall back to the substring search.
-        term = search_term.strip()
-        if term and " " not in term:
-            by_webhook = Q(event_id__in=WebhookEvent.objects.filter(webhook_id=term).values("pk"))
-            if SHOP_DOMAIN.match(term.lower()):
-                domain = term.lower()
-                return queryset.filter(Q(shop_domain=domain) | Q(shop_domain__startswith=domain) | by_webhook), False
-            if WebhookEvent.objects.filter(webhook_id=term).exists():
-                return queryset.filter(by_webhook), False
-        return super().get_search_results(request, queryset, search_term)
-    # In an outage the table grows fast: no full COUNT(*), as for events.
-    paginator = CappedPaginator
-    show_full_result_count = False
-    actions = ["replay", "dry_run", "resolve", "ignore", "cleanup", "delete_selected"]
+    actions = ["replay", "dry_run", "resolve", "ignore", "reopen", "cleanup", "delete_selected"]
+    field_labels = {"replay_count": "Replays", "resolved_at": "Closed at", "note": "Note", "error_message": "Error",
+                    "last_replay_error": "Error of the last replay"}
+    field_help = {
+        "replay_count": "How many times someone replayed it.",
+        "note": "Why it was resolved, ignored or reopened, in the words of the person who did it.",
+        "last_replay_error": "What went wrong the last time it was replayed.",
+        "error_message": "What the program said when it gave up on this delivery.",
+    }
     fieldsets = (
-        (None, {"fields": ("status_badge", "age", "event_link", "topic", "shop_domain", "replay_count",
-                           "last_replayed_at", "last_replay_error", "resolved_by", "resolved_at", "note")}),
-        ("Why it failed", {"fields": ("error_class", "error_message", "traceback_pre", "group_link")}),
-        ("Payload", {"fields": ("payload_pretty",)}),
+        ("Why it failed", {"fields": ("error_message", "traceback_pre", "group_link")}),
+        ("Payload (what the shop sent)", {"fields": ("payload_pretty",)}),
+        ("Details", {"fields": ("status_badge", "event_link", "topic", "shop_domain", "replay_count",
+                                "last_replayed_at", "last_replay_error", "resolved_by_name", "resolved_at", "note")}),
         ("Attempts", {"fields": ("attempt_table",)}),
         ("Replays and dry runs", {"fields": ("replay_table",)}),
     )
     change_list_template = "admin/deadletters/deadletter/change_list.html"
     change_form_template = "admin/deadletters/deadletter/change_form.html"
 
-    # --- permissions -------------------------------------------------------------------
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        return search.with_help(super().get_changelist_instance(request), request, ", or by words of the error")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # dead letters are opened by processing only
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[DeadLetter], search_term: str
+    ) -> tuple[QuerySet[DeadLetter], bool]:
+        # A shop domain, a webhook id or the payload search (order, customer, a field)
+        # is answered from indexes (shop prefix, the event's delivery index, the subject
+        # index); only words of an error fall back to the substring search.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        ids, is_field = search.event_ids(request, term)
+        if is_field:
+            return queryset.filter(event_id__in=ids or []), False
+        if " " not in term:
+            by_webhook = Q(event_id__in=WebhookEvent.objects.filter(webhook_id=term).values("pk"))
+            if SHOP_DOMAIN.match(term.lower()):
+                domain = term.lower()
+                return queryset.filter(Q(shop_domain=domain) | Q(shop_domain__startswith=domain) | by_webhook), False
+            if ids:
+                return queryset.filter(Q(event_id__in=ids) | by_webhook), False
+            if WebhookEvent.objects.filter(webhook_id=term).exists():
+                return queryset.filter(by_webhook), False
+        return super().get_search_results(request, queryset, search_term)
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # evidence: changed only through the actions below
+    # --- permissions (read-only evidence, changed only through the actions) -------------
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.is_superuser
@@ -152,6 +118,8 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             path("groups/replay/", view(self.replay_group_view), name="deadletters_deadletter_replay_group"),
             path("replay-matching/", view(self.replay_matching_view), name="deadletters_deadletter_replay_matching"),
             path("<path:object_id>/edit-replay/", view(self.edit_replay_view), name="deadletters_deadletter_edit_replay"),
+            path("shops/", view(self.shop_suggestions_view), name="deadletters_deadletter_shops"),
+            path("export/<str:fmt>/", view(self.export_view), name="deadletters_deadletter_export"),
             *super().get_urls(),
         ]
 
@@ -167,24 +135,83 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def edit_replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return edit_replay.edit_and_replay(self, request, object_id)
 
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
+        return export.download(self, request, fmt, EXPORT_COLUMNS)
+
+    def shop_suggestions_view(self, request: HttpRequest) -> JsonResponse:
+        """Shop domains for the shop filter's box: beginnings first, then any part."""
+        term = request.GET.get("term", "").strip().lower()[:100]
+        if not self.has_view_permission(request) or len(term) < 2:
+            return JsonResponse({"shops": []})
+        shops = Shop.objects.order_by("domain").values_list("domain", flat=True)
+        found = list(shops.filter(domain__startswith=term)[:SHOP_SUGGESTIONS])
+        if len(found) < SHOP_SUGGESTIONS:
+            found += [d for d in shops.filter(domain__contains=term)[:SHOP_SUGGESTIONS] if d not in found]
+        return JsonResponse({"shops": found[:SHOP_SUGGESTIONS]})
+
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra = {"can_replay": self.has_replay_permission(request), "query": request.GET.urlencode()}
+        extra = {"can_replay": self.has_replay_permission(request), "query": request.GET.urlencode(),
+                 "export_urls": export.links(request, "admin:deadletters_deadletter_export")}
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        extra = {"can_replay": self.has_replay_permission(request), "can_resolve": self.has_resolve_permission(request),
-                 "can_edit_replay": edit_replay.may_edit(request)}
+        obj = self.get_object(request, object_id)
+        extra: dict[str, Any] = {"can_replay": self.has_replay_permission(request),
+                                 "can_resolve": self.has_resolve_permission(request),
+                                 "can_edit_replay": edit_replay.may_edit(request)}
+        if obj is not None:
+            extra["box"] = self.what_happened(obj)
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def get_fieldsets(self, request: HttpRequest, obj: DeadLetter | None = None) -> Any:
+        if obj is None:
+            return self.fieldsets
+        empty = {name for name in OPTIONAL if self._value(obj, name) in (None, "", "-")}
+        if not obj.traceback:
+            empty.add("traceback_pre")
+        return [(title, {**opts, "fields": [f for f in opts["fields"] if f not in empty]})
+                for title, opts in self.fieldsets]
+
+    def _value(self, obj: DeadLetter, name: str) -> Any:
+        attr = getattr(self, name, None)
+        return attr(obj) if callable(attr) else getattr(obj, name)
+
+    def what_happened(self, obj: DeadLetter) -> dict[str, Any]:
+        """The box at the top of the page, in the words support staff use."""
+        event = obj.event
+        verdict = replay_verdict(obj.error_class, obj.error_message)
+        shop = Shop.objects.filter(domain=obj.shop_domain).first() if obj.shop_domain else None
+        if shop is None:
+            shop_state = "not known to the console"
+        elif shop.installed:
+            shop_state = f"installed (since {clock_and_age(shop.installed_at)})"
+        else:
+            since = f" (since {clock_and_age(shop.uninstalled_at)})" if shop.uninstalled_at else ""
+            shop_state = f"uninstalled{since}"
+        return {
+            "error_name": obj.error_class.rsplit(".", 1)[-1],
+            "message": (obj.error_message.strip().splitlines() or [""])[0],
+            "received": clock_and_age(event.received_at),
+            "died": clock_and_age(obj.created_at),
+            "attempts": len(obj.attempts) or event.attempts,
+            "replays": obj.replay_count,
+            "verdict": verdict,
+            "replay_first": verdict.chance == Chance.LIKELY,
+            "shop": shop,
+            "shop_state": shop_state,
+            "shop_url": reverse("admin:webhooks_shop_change", args=[shop.pk]) if shop else "",
+            "closed": not obj.is_open,
+        }
 
     # --- columns and detail fields -----------------------------------------------------
 
     @admin.display(description="age", ordering="-created_at")
-    def age(self, obj: DeadLetter) -> str:
-        return timesince(obj.created_at).split(",")[0]
+    def age(self, obj: DeadLetter) -> SafeString:
+        return short_clock(obj.created_at)
 
-    @admin.display(description="error class", ordering="error_class")
+    @admin.display(description="error", ordering="error_class")
     def error_class_short(self, obj: DeadLetter) -> SafeString:
         return format_html('<span title="{}">{}</span>', obj.error_class, obj.error_class.rsplit(".", 1)[-1])
 
@@ -193,15 +220,25 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         line = (obj.error_message.strip().splitlines() or [""])[0]
         return line if len(line) <= 90 else line[:89] + "…"
 
+    @admin.display(description="replays", ordering="replay_count")
+    def replays(self, obj: DeadLetter) -> int:
+        return obj.replay_count
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: DeadLetter) -> SafeString:
         return status_badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="event")
+    @admin.display(description="delivery")
     def event_link(self, obj: DeadLetter) -> SafeString:
         url = reverse("admin:webhooks_webhookevent_change", args=[obj.event_id])
-        return format_html('<a href="{}">{} (webhook id {})</a> {}', url, obj.event_id, obj.event.webhook_id,
+        return format_html('<a href="{}">{} (webhook ID {})</a> {}', url, obj.event_id, obj.event.webhook_id,
                            status_badge(obj.event.status))
+
+    @admin.display(description="Closed by")
+    def resolved_by_name(self, obj: DeadLetter) -> str:
+        # A name, not a link: Viewer and Support cannot open user pages.
+        user = obj.resolved_by
+        return (user.get_full_name() or user.get_username()) if user is not None else ""
 
     @admin.display(description="traceback")
     def traceback_pre(self, obj: DeadLetter) -> SafeString:
@@ -209,7 +246,7 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="error group")
     def group_link(self, obj: DeadLetter) -> SafeString:
-        url = reverse("admin:deadletters_deadletter_changelist") + f"?fingerprint={obj.fingerprint}"
+        url = reverse("admin:deadletters_deadletter_changelist") + "?" + urlencode({"fingerprint": obj.fingerprint})
         return format_html('<a href="{}">All dead letters with this error</a>', url)
 
     @admin.display(description="payload")
@@ -243,142 +280,6 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "<table><thead><tr><th>when (UTC)</th><th>who</th><th>from</th><th>kind</th><th>outcome</th>"
             "<th>error or summary</th></tr></thead><tbody>{}</tbody></table>", rows,
         )
-
-    # --- actions -----------------------------------------------------------------------
-
-    def back(self, request: HttpRequest) -> HttpResponseRedirect | None:
-        """Where the operator started (the detail page's buttons send `next`), else the
-        changelist: after replaying one dead letter they want to see its new state."""
-        target = request.POST.get("next", "")
-        if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-            return HttpResponseRedirect(target)
-        return None
-
-    def run_replays(
-        self, request: HttpRequest, ids: list[int], description: str, *, origin: str = BatchOrigin.SELECTION,
-        origin_url: str = "",
-    ) -> HttpResponseRedirect | None:
-        """Replay a confirmed set: in the request up to the inline limit, else as a batch
-        at the confirmed rate, with its canary. Either way with the chosen destination."""
-        try:
-            options = ReplayOptions.from_post(request)
-        except BadOptions as exc:
-            self.message_user(request, f"Nothing was replayed: {exc}", messages.ERROR)
-            return self.back(request)
-        if len(ids) > settings.DEADLETTER_INLINE_REPLAY_LIMIT:
-            batch = ReplayBatch.start(
-                ids, request.user, description, rate=options.rate, canary=options.canary, origin=origin,
-                origin_url=origin_url, destination=options.destination, include_superseded=options.include_superseded,
-            )
-            self.log_addition(request, batch, f"Started: {description}")
-            self.message_user(request, f"Replaying {len(ids)} dead letters in the background.", messages.INFO)
-            return HttpResponseRedirect(reverse("admin:deadletters_replaybatch_change", args=[batch.pk]))
-        # One chunked replay (deadletters.replay); it never raises half-way and writes the
-        # admin log entry of each dead letter in the operator's name.
-        records = replay_many(ids, request.user, source="admin", log="Replayed", destination=options.destination,
-                              include_superseded=options.include_superseded)
-        counts = {"ok": 0, "failed": 0, "skipped": 0, "superseded": 0}
-        for record in records:
-            counts[{"ok": "ok", "ignored": "ok", "skipped": "skipped", "superseded": "superseded"}.get(
-                record.outcome, "failed")] += 1
-        level = messages.SUCCESS if not counts["failed"] else messages.WARNING
-        self.message_user(
-            request, f"Replayed {sum(counts.values())}: {counts['ok']} resolved, {counts['failed']} failed again, "
-            f"{counts['skipped']} skipped" + (
-                f", {counts['superseded']} superseded by a newer delivery (resolved)." if counts["superseded"] else "."),
-            level,
-        )
-        return self.back(request)
-
-    @admin.action(description="Replay selected dead letters", permissions=["replay"])
-    def replay(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        ids = confirm.confirmed_ids(request, "replay")
-        if ids is not None:
-            return self.run_replays(request, ids, f"Replay of {len(ids)} selected dead letters")
-        ids = list(queryset.replayable().values_list("pk", flat=True))
-        if not ids:
-            self.message_user(request, "Nothing to replay: none of the selected dead letters is open.", messages.WARNING)
-            return None
-        return confirm.render(self, request, ids, purpose="replay", action="replay", title="Replay dead letters",
-                              question="Run the handler again for these dead letters?", button="Yes, replay them",
-                              replay=True)
-
-    @admin.action(description="Dry-run replay (changes nothing)", permissions=["replay"])
-    def dry_run(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        ids = confirm.confirmed_ids(request, "dry_run")
-        if ids is None:
-            ids = list(queryset.values_list("pk", flat=True))
-            return confirm.render(self, request, ids, purpose="dry_run", action="dry_run", title="Dry-run replay",
-                                  question="Run the handler in a transaction that is rolled back, to see what a "
-                                           "replay would do?", button="Yes, dry-run")
-        limit = settings.DEADLETTER_INLINE_REPLAY_LIMIT
-        if len(ids) > limit:
-            self.message_user(request, f"A dry run takes at most {limit} dead letters at a time.", messages.ERROR)
-            return None
-        results = []
-        for dead_letter in DeadLetter.objects.filter(pk__in=ids).select_related("event"):
-            try:
-                record = dead_letter.dry_run(request.user)
-            except Exception as exc:  # noqa: BLE001 - report it, carry on
-                results.append((dead_letter, "failed", f"{type(exc).__name__}: {exc}"))
-                continue
-            self.log_change(request, dead_letter, audit_line("Dry run", record.get_outcome_display(), record.error_class))
-            results.append((dead_letter, record.outcome, record.error.split("\n", 1)[0] or record.summary))
-        return pages.dry_run_results(self, request, results)
-
-    def _close(self, request: HttpRequest, queryset: DeadLetterQuerySet, kind: str) -> HttpResponse | None:
-        ids = confirm.confirmed_ids(request, kind)
-        note = request.POST.get("note", "").strip()
-        if ids is None or not note:
-            if ids is None:
-                ids = list(queryset.replayable().values_list("pk", flat=True))
-            if not ids:
-                self.message_user(request, f"Nothing to {kind}: none of the selected dead letters is open.", messages.WARNING)
-                return None
-            return confirm.render(
-                self, request, ids, purpose=kind, action=kind, title=f"{kind.capitalize()} dead letters", note_required=True,
-                question=f"Mark these dead letters as {'resolved' if kind == 'resolve' else 'ignored'}?",
-                button=f"Yes, {kind} them", error="A note is required." if request.POST.get("post") == "yes" else "",
-            )
-        done, past = 0, "resolved" if kind == "resolve" else "ignored"
-        for dead_letter in DeadLetter.objects.filter(pk__in=ids):
-            changed = dead_letter.resolve(request.user, note) if kind == "resolve" else dead_letter.ignore(request.user, note)
-            if changed:
-                done += 1
-                # The note is on the dead letter (where redaction reaches it), not in the log.
-                self.log_change(request, dead_letter, audit_line(f"{past.capitalize()} with a note"))
-        self.message_user(request, f"{done} dead letter(s) {past}; {len(ids) - done} were no longer open.", messages.SUCCESS)
-        return self.back(request)
-
-    @admin.action(description="Resolve (with a note)", permissions=["resolve"])
-    def resolve(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        return self._close(request, queryset, "resolve")
-
-    @admin.action(description="Ignore (with a note)", permissions=["resolve"])
-    def ignore(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        return self._close(request, queryset, "ignore")
-
-    @admin.action(description="Clean up resolved and ignored dead letters older than N days", permissions=["cleanup"])
-    def cleanup(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        days, error = confirm.cleanup_days(request)
-        ids = confirm.confirmed_ids(request, "cleanup")
-        if error or ids is None or "recount" in request.POST:
-            # A bad day count shows its error and selects nothing: nothing can be deleted.
-            ids = [] if isinstance(days, str) else list(queryset.cleanable(days).values_list("pk", flat=True))
-            return confirm.render(
-                self, request, ids, purpose="cleanup", action="cleanup", days=days, title="Clean up dead letters",
-                question="Delete these resolved and ignored dead letters and their replay history?",
-                button="Yes, delete them", error=error,
-            )
-        assert isinstance(days, int)  # cleanup_days returns the typed text only with an error
-        doomed = DeadLetter.objects.filter(pk__in=ids).cleanable(days)
-        assert request.user.pk is not None  # an admin view: always a logged-in user
-        LogEntry.objects.log_actions(
-            request.user.pk, doomed, DELETION, change_message=f"Cleaned up: resolved or ignored, older than {days} days"
-        )
-        deleted = DeadLetter.objects.filter(pk__in=ids).cleanup(days)
-        self.message_user(request, f"Deleted {deleted} dead letter(s) older than {days} days.", messages.SUCCESS)
-        return None
 
 
 def _replay_kind(record: Any) -> str:

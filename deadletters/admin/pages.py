@@ -29,7 +29,7 @@ def error_groups(modeladmin: Any, request: HttpRequest) -> HttpResponse:
     changelist = reverse("admin:deadletters_deadletter_changelist")
     groups = []
     for group in DeadLetter.objects.error_groups()[:200]:
-        query = urlencode({"fingerprint": group["fingerprint"], "status__in": "open,replaying"})
+        query = urlencode({"fingerprint": group["fingerprint"], "status": "open"})
         groups.append({**group, "url": f"{changelist}?{query}", "message": (group["message"] or "").splitlines()[:1]})
     return TemplateResponse(request, "admin/deadletters/error_groups.html", _context(
         modeladmin, request, "Error groups", groups=groups, can_replay=modeladmin.has_replay_permission(request),
@@ -37,16 +37,18 @@ def error_groups(modeladmin: Any, request: HttpRequest) -> HttpResponse:
 
 
 def _replay_confirmed(modeladmin: Any, request: HttpRequest, purpose: str, ids: list[int], **render: Any) -> HttpResponse:
-    if request.method != "POST" or not modeladmin.has_replay_permission(request):
+    if request.method != "POST":
+        return confirm.expired(request)
+    if not modeladmin.has_replay_permission(request):
         raise PermissionDenied
     frozen = confirm.confirmed_ids(request, purpose)
     description, origin, origin_url = render.pop("description"), render.pop("origin"), render.pop("origin_url")
     if frozen is not None:
         response = modeladmin.run_replays(request, frozen, description, origin=origin, origin_url=origin_url)
-        return response or HttpResponseRedirect(reverse("admin:deadletters_deadletter_changelist"))
+        return response or HttpResponseRedirect(confirm.back_url(request))
     if not ids:
         modeladmin.message_user(request, "Nothing to replay: no open dead letter matches.", messages.WARNING)
-        return HttpResponseRedirect(reverse("admin:deadletters_deadletter_changelist"))
+        return HttpResponseRedirect(confirm.back_url(request))
     return confirm.render(modeladmin, request, ids, purpose=purpose, button="Yes, replay them", replay=True, **render)
 
 
@@ -58,7 +60,7 @@ def replay_group(modeladmin: Any, request: HttpRequest) -> HttpResponse:
         modeladmin, request, "replay_group", ids, title="Replay an error group",
         question="Replay every open dead letter of this error group?",
         description=f"Replay of error group {fingerprint[:12]}", form_url=request.get_full_path(),
-        origin=BatchOrigin.GROUP, origin_url=_changelist({"fingerprint": fingerprint, "status__in": "open,replaying"}),
+        origin=BatchOrigin.GROUP, origin_url=_changelist({"fingerprint": fingerprint, "status": "open"}),
     )
 
 
@@ -87,5 +89,5 @@ def _changelist(query: Any) -> str:
 
 def dry_run_results(modeladmin: Any, request: HttpRequest, results: list[tuple[DeadLetter, str, str]]) -> HttpResponse:
     return TemplateResponse(request, "admin/deadletters/dry_run_results.html", _context(
-        modeladmin, request, "Dry-run results", results=results,
+        modeladmin, request, "Dry-run results", results=results, back_url=confirm.back_url(request),
     ))

@@ -13,8 +13,8 @@ from deadletters.tests import factories
 def flaky_handler(settings: Any) -> Iterator[factories.Switch]:
     """Registers the test-only handler and resets its switch; no retries, no back-off."""
     settings.WEBHOOK_RETRY_DELAYS = []
-    # Tests here make many dead letters of one topic on purpose (hypothesis runs its
-    # examples in one transaction): the topic's breaker must not defer them.
+    # Dead letters are made by failing the test topic again and again: its own breaker
+    # would hold those events for a probe instead (webhooks/tests/test_outcomes.py).
     settings.TOPIC_BREAKER_THRESHOLD = 100_000
     # Logins in every test: the production hasher's cost is wasted here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -10,7 +10,9 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
+from deadletters.admin import actions as actions_module
 from deadletters.admin import dead_letters as admin_module
+from deadletters.admin.actions import DeadLetterActions
 from deadletters.admin.dead_letters import DeadLetterAdmin
 from deadletters.models import DeadLetter, ReplayRecord
 from deadletters.tests.factories import make_dead_letters
@@ -39,8 +41,8 @@ def defined_actions(*namespaces):
 
 
 def test_it_registers_every_admin_action_defined_in_the_module():
-    defined = defined_actions(DeadLetterAdmin, admin_module)
-    assert {"replay", "dry_run", "resolve", "ignore", "cleanup"} <= defined  # the finder works
+    defined = defined_actions(DeadLetterAdmin, DeadLetterActions, admin_module, actions_module)
+    assert {"replay", "dry_run", "resolve", "ignore", "reopen", "cleanup"} <= defined  # the finder works
     assert defined <= set(DeadLetterAdmin.actions), f"defined but not registered: {defined - set(DeadLetterAdmin.actions)}"
 
 
@@ -66,7 +68,7 @@ def test_it_reports_a_failed_replay_and_keeps_it_open(admin_client):
     dl.refresh_from_db()
     assert dl.status == "open" and dl.replay_count == 1
     page = admin_client.get(second["Location"])
-    assert b"1 failed again" in page.content
+    assert b"1 dead letter replayed: failed again." in page.content
 
 
 def test_it_replays_everything_matching_the_filter_frozen_at_confirmation(admin_client, flaky_handler):
@@ -116,7 +118,7 @@ def test_it_cleans_up_old_resolved_dead_letters_only(admin_client):
     recent.resolve(None, "done")
     DeadLetter.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(days=40))
     ids = [old.pk, recent.pk, still_open.pk]
-    first, second = run_action(admin_client, "cleanup", ids, days="30")
+    first, second = run_action(admin_client, "cleanup", ids, url=f"{CHANGELIST}?status=all", days="30")
     assert first.context["count"] == 1
     assert second.status_code == 302
     assert set(DeadLetter.objects.filter(pk__in=ids).values_list("pk", flat=True)) == {recent.pk, still_open.pk}
@@ -175,7 +177,7 @@ def test_it_returns_to_the_detail_page_after_replaying_from_it(admin_client, fla
     second = admin_client.post(CHANGELIST, {**form, "post": "yes", "ids_token": first.context["ids_token"]})
     assert second["Location"] == detail
     page = admin_client.get(detail).content.decode()
-    assert "Replayed 1: 1 resolved" in page and "Resolved" in page
+    assert "1 dead letter replayed: resolved." in page and "Resolved" in page
     offsite = admin_client.post(CHANGELIST, {**form, "next": "https://evil.example.com/", "post": "yes",
                                              "ids_token": first.context["ids_token"]})
     assert offsite["Location"] == CHANGELIST

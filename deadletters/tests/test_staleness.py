@@ -106,7 +106,7 @@ def test_a_single_replay_warns_and_asks(admin_client):
     assert 'name="include_superseded"' in page
     factories.SWITCH.fail = False
     done = admin_client.post(CHANGELIST, {**form, "post": "yes", "ids_token": first.context["ids_token"]}, follow=True)
-    assert "1 superseded by a newer delivery" in done.content.decode()
+    assert "1 dead letter replayed: superseded by a newer delivery (resolved)." in done.content.decode()
     assert letter(old).status == "resolved" and factories.SWITCH.calls == 2  # not replayed
 
 

@@ -80,14 +80,18 @@ def test_it_pauses_and_resumes_a_destination_and_logs_it(admin_client, django_us
     destination = ForwardDestination.objects.create(name="app-orders", url="http://127.0.0.1:9/", state="open")
 
     html = admin_client.get(URL).content.decode()
-    assert f'action="/admin/ops/breakers/{destination.pk}/pause/"' in html
-    response = admin_client.post(f"/admin/ops/breakers/{destination.pk}/pause/")
+    # Pause asks first, with a note: the button opens the destination admin's confirmation.
+    assert 'value="pause_breakers"' in html and f'name="_selected_action" value="{destination.pk}"' in html
+    form = {"action": "pause_breakers", "_selected_action": destination.pk, "next": f"{URL}#breakers"}
+    asked = admin_client.post("/admin/webhooks/forwarddestination/", form)
+    assert asked.status_code == 200 and "Note (required)" in asked.content.decode()
+    response = admin_client.post("/admin/webhooks/forwarddestination/", {**form, "post": "yes", "note": "app deploy"})
 
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"] == f"{URL}#breakers"
     destination.refresh_from_db()
     assert destination.paused is True
     entry = LogEntry.objects.get(object_id=str(destination.pk))
-    assert entry.change_message == "Paused from the ops dashboard."
+    assert entry.change_message == "Paused: app deploy"
 
     admin_client.post(f"/admin/ops/breakers/{destination.pk}/resume/")
     destination.refresh_from_db()

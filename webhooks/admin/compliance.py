@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from webhooks.admin.events import pretty_json, status_badge
+from webhooks.admin.kit import pretty_json, status_badge
 from webhooks.compliance import ComplianceRequest, RequestStatus
 
 COLOURS = {"pending": "received", "done": "processed", "failed": "dead", "overdue": "dead"}

@@ -2,67 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.functional import cached_property
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString, mark_safe
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import JsonLexer
+from django.utils.safestring import SafeString
 
+from webhooks.admin import export, search
+from webhooks.admin.kit import ReadOnlyAdmin, add_related_links, monospace, pretty_json, related_links, status_badge
 from webhooks.handlers import handled_topics
 from webhooks.models import EventAttempt, WebhookEvent
-
-# Counting more rows than this is not worth a full COUNT(*) on a big table.
-COUNT_CAP = 10_000
-STATUS_COLOURS = {
-    "processed": "#2e7d32", "ignored": "#757575", "received": "#1565c0", "processing": "#6a1b9a",
-    "failed": "#e65100", "dead": "#c62828", "open": "#c62828", "replaying": "#6a1b9a", "resolved": "#2e7d32",
-    "ok": "#2e7d32", "deferred": "#e65100", "skipped": "#757575",
-}
-
-
-class CappedPaginator(Paginator):  # type: ignore[type-arg]
-    """Counts at most COUNT_CAP rows (a bounded subquery), never the whole table."""
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()  # type: ignore[attr-defined]
-
-
-def status_badge(value: str, label: str | None = None) -> SafeString:
-    colour = STATUS_COLOURS.get(value, "#444")
-    return format_html(
-        '<span style="color:#fff;background:{};padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>',
-        colour, label or value,
-    )
-
-
-def pretty_json(value: Any) -> SafeString:
-    """Indented JSON with syntax colouring. Pygments escapes every token it emits, so a
-    payload holding <script> is shown as text."""
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    html = highlight(text, JsonLexer(), HtmlFormatter(noclasses=True, nowrap=True, style="friendly"))
-    return format_html(
-        '<pre style="max-height:40em;overflow:auto;white-space:pre-wrap;font-size:12px;'
-        'background:#f8f8f8;padding:8px;border:1px solid #ddd">{}</pre>',
-        mark_safe(html),  # noqa: S308 - produced by Pygments' HtmlFormatter, which escapes
-    )
-
-
-def monospace(text: str) -> SafeString:
-    return format_html(
-        '<pre style="max-height:30em;overflow:auto;font-size:12px;background:#f8f8f8;padding:8px;'
-        'border:1px solid #ddd">{}</pre>', text or "-",
-    )
 
 
 class RecentValuesFilter(admin.SimpleListFilter):
@@ -101,29 +54,15 @@ class ShopFilter(RecentValuesFilter):
     field = "shop_domain"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    paginator = CappedPaginator
-    show_full_result_count = False
-    actions: list[Any] = []
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # retention deletes events, in batches
-
-
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "topic", "shop_link", "status_badge", "ack_latency", "attempts", "webhook_id")
-    list_filter = ("status", TopicFilter, ShopFilter, ("received_at", admin.DateFieldListFilter))
+    list_filter = ("status", TopicFilter, ShopFilter, ("received_at", admin.DateFieldListFilter), search.SearchWindowFilter)
     search_fields = ("webhook_id", "event_id", "shop_domain")
-    search_help_text = "A webhook id or event id (exact), or a shop domain (or its beginning)."
     ordering = ("-received_at",)
     list_select_related = ("shop",)
+    field_labels = {"api_version": "API version", "processing_ms": "Processing (ms)", "event_id": "Event ID",
+                    "webhook_id": "Webhook ID"}
     fieldsets = (
         (None, {"fields": (
             "topic", "provider", "shop_link", "status_badge", "webhook_id", "event_id", "api_version",
@@ -131,22 +70,50 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             "processing_ms", "processed_at",
             "last_error", "synthetic", "redacted_at",
         )}),
-        ("Dead letter and related deliveries", {"fields": ("dead_letter_links", "same_shop_link")}),
+        ("Related", {"fields": ("related",)}),
         ("Payload", {"fields": ("payload_pretty",)}),
         ("Headers (as stored: secrets were redacted at intake)", {"fields": ("headers_pretty",)}),
         ("Attempts", {"fields": ("attempt_timeline",)}),
     )
 
+    change_list_template = "admin/webhooks/webhookevent/change_list.html"
+    EXPORT_COLUMNS = (
+        ("id", "id"), ("received_at", "received_at"), ("topic", "topic"), ("shop", "shop_domain"), ("status", "status"),
+        ("webhook_id", "webhook_id"), ("event_id", "event_id"), ("attempts", "attempts"), ("last_error", "last_error"),
+        ("payload", "payload"),
+    )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [path("export/<str:fmt>/", view(self.export_view), name="webhooks_webhookevent_export"),
+                *super().get_urls()]
+
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
+        return export.download(self, request, fmt, self.EXPORT_COLUMNS)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra = {"export_urls": export.links(request, "admin:webhooks_webhookevent_export"), "query": request.GET.urlencode()}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        return search.with_help(super().get_changelist_instance(request), request)
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[WebhookEvent], search_term: str
     ) -> tuple[QuerySet[WebhookEvent], bool]:
-        # Exact ids (the unique delivery index) and the shop domain's beginning (the
-        # shop index), instead of the default case-insensitive substring scan.
+        # Exact ids (the unique delivery index), the shop domain's beginning (the shop
+        # index), and the payload search (subject index, or a field within the window),
+        # instead of the default case-insensitive substring scan.
         term = search_term.strip()
         if not term:
             return queryset, False
+        ids, is_field = search.event_ids(request, term)
+        if is_field:
+            return queryset.filter(pk__in=ids or []), False
         domain = term.lower()
         match = Q(webhook_id=term) | Q(event_id=term) | Q(shop_domain=domain) | Q(shop_domain__startswith=domain)
+        if ids:
+            match |= Q(pk__in=ids)
         if term.isdigit():
             match |= Q(pk=int(term))
         return queryset.filter(match), False
@@ -174,24 +141,9 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         # Shown as stored: the intake's one policy (webhooks.intake.STORED_HEADERS) decided.
         return pretty_json(obj.headers)
 
-    @admin.display(description="dead letter")
-    def dead_letter_links(self, obj: WebhookEvent) -> SafeString:
-        # Reverse relation from deadletters; resolved through the URL name only, so this
-        # module does not import the app above it.
-        rows = obj.dead_letters.order_by("-created_at").values_list("pk", "status") if hasattr(obj, "dead_letters") else []
-        if not rows:
-            return format_html("{}", "none")
-        return format_html_join(
-            ", ", '<a href="{}">dead letter {}</a> {}',
-            ((reverse("admin:deadletters_deadletter_change", args=[pk]), pk, status_badge(status)) for pk, status in rows),
-        )
-
-    @admin.display(description="same shop")
-    def same_shop_link(self, obj: WebhookEvent) -> SafeString:
-        if not obj.shop_domain:
-            return format_html("{}", "-")
-        url = reverse("admin:webhooks_webhookevent_changelist") + "?" + urlencode({"shop_domain": obj.shop_domain})
-        return format_html('<a href="{}">Other deliveries of {}</a>', url, obj.shop_domain)
+    @admin.display(description="related")
+    def related(self, obj: WebhookEvent) -> SafeString:
+        return related_links(obj)
 
     @admin.display(description="attempts timeline")
     def attempt_timeline(self, obj: WebhookEvent) -> SafeString:
@@ -211,6 +163,16 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             "<table><thead><tr><th>#</th><th>started (UTC)</th><th>trigger</th><th>duration</th><th>outcome</th>"
             "<th>error or summary</th></tr></thead><tbody>{}</tbody></table>", rows,
         )
+
+
+def _same_shop(event: WebhookEvent) -> list[SafeString]:
+    if not event.shop_domain:
+        return []
+    url = reverse("admin:webhooks_webhookevent_changelist") + "?" + urlencode({"shop_domain": event.shop_domain})
+    return [format_html('<a href="{}">Other deliveries of {}</a>', url, event.shop_domain)]
+
+
+add_related_links(WebhookEvent, _same_shop)
 
 
 @admin.register(EventAttempt)

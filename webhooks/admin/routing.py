@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.utils.html import format_html
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 
+from webhooks.admin.kit import count_of, status_badge
 from webhooks.breaker import BreakerState, CircuitBreaker
 from webhooks.models import ForwardDestination, TopicBreaker, TopicRoute
 
-BREAKER_COLOURS: dict[str, str] = {BreakerState.CLOSED: "#2e7d32", BreakerState.HALF_OPEN: "#ef6c00", BreakerState.OPEN: "#c62828"}
-
 
 class BreakerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """What the admin pages of every circuit breaker share: its state in colour, and the
-    actions staff take on it (pause, resume, close by hand)."""
+    """What the admin pages of every circuit breaker share: its state as a badge, and the
+    actions staff take on it (pause with a note, resume, close by hand)."""
 
     breaker_fields = [
         "state", "paused", "paused_at", "paused_by", "consecutive_failures", "opened_at", "last_failure_at",
@@ -25,19 +28,20 @@ class BreakerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     list_filter = ["state", "paused"]
     actions = ["pause_breakers", "resume_breakers", "close_breakers"]
+    noun = ("breaker", "breakers")
 
     @admin.display(description="Breaker", ordering="state")
-    def breaker(self, obj: CircuitBreaker) -> str:
-        label = "paused" if obj.paused else obj.get_state_display()  # type: ignore[attr-defined]
-        colour = "#616161" if obj.paused else BREAKER_COLOURS.get(obj.state, "#616161")
-        return format_html('<strong style="color:{}">{}</strong>', colour, label)
+    def breaker(self, obj: CircuitBreaker) -> SafeString:
+        if obj.paused:
+            return status_badge("paused", "Paused")
+        return status_badge(f"breaker-{obj.state}", obj.get_state_display())  # type: ignore[attr-defined]
 
     @admin.display(description="Last error")
     def last_error_short(self, obj: CircuitBreaker) -> str:
         return obj.last_error[:120]
 
     def _apply(
-        self, request: HttpRequest, queryset: QuerySet[CircuitBreaker], verb: str, log: str,
+        self, request: HttpRequest, queryset: QuerySet[CircuitBreaker], past: str, log: str,
         change: Callable[[CircuitBreaker], bool],
     ) -> None:
         done = unchanged = failed = 0
@@ -50,16 +54,36 @@ class BreakerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     unchanged += 1
             except Exception:  # noqa: BLE001 - count and go on; the message says how many
                 failed += 1
-        level = messages.WARNING if failed else messages.SUCCESS
-        self.message_user(request, f"{verb}: {done}, already so: {unchanged}, failed: {failed}.", level)
+        text = f"{count_of(done, *self.noun)} {past}."
+        if unchanged:
+            text += f" {count_of(unchanged, 'other was', 'others were')} already {past}."
+        if failed:
+            text += f" {count_of(failed, 'other', 'others')} could not be changed: try again."
+        self.message_user(request, text, messages.WARNING if failed else messages.SUCCESS)
 
-    @admin.action(description="Pause selected (their events wait)", permissions=["change"])
-    def pause_breakers(self, request: HttpRequest, queryset: QuerySet[CircuitBreaker]) -> None:
-        self._apply(request, queryset, "Paused", "Paused", lambda b: b.pause(request.user))
+    @admin.action(description="Pause selected (their events wait)…", permissions=["change"])
+    def pause_breakers(self, request: HttpRequest, queryset: QuerySet[CircuitBreaker]) -> HttpResponse | None:
+        """Pausing holds every delivery behind the breaker: asked first, with a note (kept
+        in the admin log: it is the operator's reason, not customer data)."""
+        note = request.POST.get("note", "").strip()
+        if request.POST.get("post") != "yes" or not note:
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/webhooks/forwarddestination/confirm_pause.html", {
+                **self.admin_site.each_context(request), "title": f"Pause {self.noun[1]}", "opts": self.model._meta,
+                "breakers": queryset, "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "note": note,
+                "error": "A note is required." if request.POST.get("post") == "yes" else "",
+                "next": request.POST.get("next", ""),
+            })
+        self._apply(request, queryset, "paused", f"Paused: {note[:200]}", lambda b: b.pause(request.user))
+        back = request.POST.get("next", "")
+        if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return HttpResponseRedirect(back)  # the ops dashboard's Pause button
+        return None
 
     @admin.action(description="Resume selected (their waiting events run now)", permissions=["change"])
     def resume_breakers(self, request: HttpRequest, queryset: QuerySet[CircuitBreaker]) -> None:
-        self._apply(request, queryset, "Resumed", "Resumed", lambda b: b.resume(request.user))
+        self._apply(request, queryset, "resumed", "Resumed", lambda b: b.resume(request.user))
 
     @admin.action(description="Close the circuit breaker of selected", permissions=["change"])
     def close_breakers(self, request: HttpRequest, queryset: QuerySet[CircuitBreaker]) -> None:
@@ -68,17 +92,26 @@ class BreakerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             breaker.reset()
             return was != BreakerState.CLOSED
 
-        self._apply(request, queryset, "Closed", "Closed the circuit breaker by hand", close)
+        self._apply(request, queryset, "closed", "Closed the circuit breaker by hand", close)
 
 
 @admin.register(ForwardDestination)
 class ForwardDestinationAdmin(BreakerAdmin):
     list_display = [
-        "name", "url", "breaker", "paused", "consecutive_failures", "opened_at", "last_success_at", "last_failure_at",
-        "last_error_short",
+        "name", "url_short", "breaker", "paused", "consecutive_failures", "opened_at", "last_success_at",
+        "last_failure_at", "last_error_short",
     ]
     search_fields = ["name", "url"]
     readonly_fields = BreakerAdmin.breaker_fields
+    noun = ("destination", "destinations")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        kwargs.setdefault("labels", {"url": "URL"})
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description="URL", ordering="url")
+    def url_short(self, obj: ForwardDestination) -> str:
+        return obj.url
 
 
 @admin.register(TopicBreaker)
@@ -92,6 +125,7 @@ class TopicBreakerAdmin(BreakerAdmin):
     ]
     search_fields = ["topic"]
     readonly_fields = ["topic", *BreakerAdmin.breaker_fields]
+    noun = ("topic", "topics")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

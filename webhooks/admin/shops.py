@@ -12,10 +12,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, urlencode
+from django.utils.safestring import SafeString
 from django.utils.text import get_valid_filename
 
-from webhooks.models import ComplianceRequest, CustomerDataExport, Shop
+from webhooks.admin.kit import COUNT_CAP, add_related_links, count_of, related_links
+from webhooks.models import ComplianceRequest, CustomerDataExport, Shop, WebhookEvent
 
 
 class ShopForm(forms.ModelForm):
@@ -38,7 +40,27 @@ class ShopAdmin(admin.ModelAdmin):
     list_display = ["domain", "installed", "has_token", "token_invalid_at", "uninstalled_at", "redacted_at"]
     list_filter = ["installed"]
     search_fields = ["domain"]
-    readonly_fields = ["installed_at", "uninstalled_at", "scopes_updated_at", "token_invalid_at", "redacted_at", "has_token"]
+    readonly_fields = [
+        "related", "installed_at", "uninstalled_at", "scopes_updated_at", "token_invalid_at", "redacted_at", "has_token",
+    ]
+    fieldsets = (
+        ("Deliveries and dead letters", {"fields": ("related",)}),
+        (None, {"fields": (
+            "domain", "installed", "installed_at", "uninstalled_at", "scopes", "scopes_updated_at", "has_token",
+            "token_invalid_at", "redacted_at", "new_offline_token", "clear_offline_token",
+        )}),
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Shop | None = None) -> Any:
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        # Looking only: the write-only token fields have nothing to show.
+        hidden = {"new_offline_token", "clear_offline_token"}
+        return [(title, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for title, opts in self.fieldsets]
+
+    @admin.display(description="Links")
+    def related(self, obj: Shop) -> SafeString | str:
+        return related_links(obj) if obj.pk else "-"
 
     @admin.display(description="Offline token", boolean=True)
     def has_token(self, obj: Shop) -> bool:
@@ -51,6 +73,17 @@ class ShopAdmin(admin.ModelAdmin):
             obj.set_offline_token(token)
         elif form.cleaned_data.get("clear_offline_token"):
             obj.clear_offline_token()
+
+
+def _deliveries(shop: Shop) -> list[SafeString]:
+    # Bounded like the changelists' own count: a big shop shows "10000+".
+    n = WebhookEvent.objects.filter(shop_domain=shop.domain)[: COUNT_CAP + 1].count()
+    url = reverse("admin:webhooks_webhookevent_changelist") + "?" + urlencode({"shop_domain": shop.domain})
+    shown = f"{COUNT_CAP}+ deliveries" if n > COUNT_CAP else count_of(n, "delivery", "deliveries")
+    return [format_html('<a href="{}" id="shop-deliveries">All deliveries: {}</a>', url, shown)]
+
+
+add_related_links(Shop, _deliveries)
 
 
 @admin.register(CustomerDataExport)

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from conftest import shopify_headers
-from webhooks.admin import events as events_admin
+from webhooks.admin import kit
 from webhooks.models import EventStatus, Shop, WebhookEvent
 from webhooks.processing import process_event
 
@@ -111,7 +111,7 @@ def test_it_is_read_only_even_for_a_superuser(admin_client, deliver):
 
 
 def test_it_counts_at_most_the_cap_instead_of_the_whole_table(admin_client, deliver, monkeypatch):
-    monkeypatch.setattr(events_admin, "COUNT_CAP", 3)
+    monkeypatch.setattr(kit, "COUNT_CAP", 3)
     for n in range(5):
         stored(deliver, {"id": n})
     cl = admin_client.get(CHANGELIST).context["cl"]

@@ -179,7 +179,13 @@ def test_it_holds_events_while_paused_and_releases_them_on_resume(
     with endpoint(Reply(200)) as app:
         dest = route("products/create", app.url)
         url = "/admin/webhooks/forwarddestination/"
-        response = admin_client.post(url, {"action": "pause_breakers", "_selected_action": [dest.pk]})
+        form = {"action": "pause_breakers", "_selected_action": [dest.pk]}
+        asked = admin_client.post(url, form)  # pausing asks first, for a note
+        assert asked.status_code == 200 and b"Note (required)" in asked.content
+        assert admin_client.post(url, {**form, "post": "yes", "note": " "}).status_code == 200  # a blank note is refused
+        dest.refresh_from_db()
+        assert not dest.paused
+        response = admin_client.post(url, {**form, "post": "yes", "note": "upstream maintenance"})
         assert response.status_code == 302
         dest.refresh_from_db()
         assert dest.paused and dest.paused_by == admin_user
@@ -202,7 +208,7 @@ def test_it_holds_events_while_paused_and_releases_them_on_resume(
         assert processing.process_event(event.pk) == EventStatus.PROCESSED
     assert len(app.seen) == 1
     logs = LogEntry.objects.filter(object_id=str(dest.pk)).order_by("pk")
-    assert [entry.get_change_message() for entry in logs] == ["Paused", "Resumed"]
+    assert [entry.get_change_message() for entry in logs] == ["Paused: upstream maintenance", "Resumed"]
 
 
 @pytest.mark.django_db
