@@ -31,6 +31,7 @@ SCENARIOS = {
     "retention": "bench.s_retention",
     "admin": "bench.s_admin",
     "privacy": "bench.s_privacy",
+    "redrive": "bench.s_redrive",
 }
 
 
@@ -51,6 +52,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--retention-events", type=int, help="expired events (default 1000000)")
     parser.add_argument("--admin-events", type=int, help="events behind the admin (default 1000000)")
     parser.add_argument("--privacy-events", type=int, help="events of the shop a customer is redacted from (default 1000000)")
+    parser.add_argument("--redrive-items", type=int, help="dead letters of the paced batch (default 2000)")
+    parser.add_argument("--redrive-rate", type=float, default=50.0, help="the paced batch's rate, items per second")
+    parser.add_argument("--redrive-pauses", type=int, help="clicks on pause measured (default 20)")
     parser.add_argument("--update", action="store_true",
                         help="keep the other scenarios of the existing results.json (each shown with its own run)")
     parser.add_argument("--output", help="where results.json and RESULTS.md go (default bench/, smoke: var/bench-smoke/)")
@@ -85,6 +89,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         admin_requests=5 if smoke else 50,
         privacy_events=max(400, int(pick(args.privacy_events, 1_000_000, 2_000))),
         rounds=int(pick(args.rounds, 2, 1)),
+        redrive_items=int(pick(args.redrive_items, 2000, 60)),
+        redrive_rate=args.redrive_rate,
+        redrive_pauses=int(pick(args.redrive_pauses, 20, 3)),
     )
     return args, opts
 

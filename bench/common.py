@@ -61,6 +61,9 @@ class Options:
     admin_requests: int
     rounds: int
     privacy_events: int
+    redrive_items: int = 2000
+    redrive_rate: float = 50.0
+    redrive_pauses: int = 20
 
 
 @dataclass

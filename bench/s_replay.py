@@ -4,7 +4,7 @@ The dead events are app/scopes_update deliveries with a valid payload (the built
 handler succeeds on them now), generated with SQL together with one open dead letter each.
 The path measured is the one the admin takes above its inline limit: the ids of the open
 dead letters are frozen into a ReplayBatch as the confirmation does (`ReplayBatch.start`),
-and the batch is run in this process to the end (`ReplayBatch.run` in a loop, as the
+and the batch is run in this process to the end (`batch_run.run` in a loop, as the
 worker's task would, with a budget large enough not to stop half-way).
 Baseline in the same run: the same handler called directly on the same events, with no
 claim, no attempt row and no replay record. Overhead per item = (replay - direct) / items.
@@ -50,6 +50,7 @@ def admin_bulk_replay(actor: Any) -> Any:
     """What the admin does on "Replay all open dead letters matching the current filter"
     with no filter, confirmed: freeze the replayable ids, start a batch; then what the
     worker's task does, run here to the end."""
+    from deadletters import batch_run
     from deadletters.batches import ReplayBatch
     from deadletters.models import DeadLetter
 
@@ -58,7 +59,7 @@ def admin_bulk_replay(actor: Any) -> Any:
     # No cluster runs during this scenario: drop the task start() queued, the batch runs here.
     execute("DELETE FROM django_q_ormq")
     for _ in range(10_000):
-        if batch.run(budget_seconds=3600):
+        if batch_run.run(batch, budget_seconds=3600):
             break
     batch.refresh_from_db()
     return batch
@@ -121,7 +122,7 @@ def run(opts: Options, results: Results) -> None:
     replay_s = time.perf_counter() - t0
     resolved = int(scalar("SELECT count(*) FROM deadletters_deadletter WHERE status = 'resolved'"))
     processed = int(scalar("SELECT count(*) FROM webhooks_webhookevent WHERE id BETWEEN %s AND %s AND status = 'processed'", (first, last)))
-    label = "ReplayBatch.start + ReplayBatch.run to the end (the admin's bulk replay)"
+    label = "ReplayBatch.start + batch_run.run to the end (the admin's bulk replay)"
     say(f"    {made} dead letters through {label}: batch {batch.status}, {batch.ok} ok, {batch.failed} failed, "
         f"{batch.skipped} skipped; {resolved} resolved, {processed} events processed")
 

@@ -1,18 +1,23 @@
 """Replay batches: a bulk replay over a frozen set of dead letters, run by the worker cluster.
 
-The operator confirms an exact list of ids; that list is stored here and never re-queried,
-so dead letters that fail after the confirmation are not swept in. The batch row is also
-the progress the admin shows (done / total, ok / failed) and, at the end, the per-item
-report. A task run works for a bounded time, then hands the rest to a fresh task, so a
-batch of any size stays under the cluster's task timeout.
+The operator confirms an exact list of ids, a rate and an optional canary; that list is
+stored here and never re-queried, so dead letters that fail after the confirmation are not
+swept in. The batch row is the shared state every process reads: the runner
+(deadletters.batch_run) reads it before every small chunk, so a pause or a cancel clicked
+on any web worker, or typed on the command line, is seen within a moment.
+
+Pause and cancel are a handshake. While a runner holds the batch (a live lease), a click
+only asks (`requested`); the runner finishes the chunk in hand and acknowledges by setting
+the status. No item starts after the acknowledgement, and what it had not reached was
+never claimed: those dead letters are still open and free. When no runner holds the batch
+(queued, or its worker died) the click acts at once. A running batch whose worker died is
+resumed by the sweeper (`resume_stalled`); a paused or cancelled one is left alone.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -26,39 +31,93 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TASK = "deadletters.tasks.run_replay_batch"
-# Progress is written at most this often (and when the run stops), not after every chunk:
-# the report grows with the batch and rewriting it each time would be quadratic.
-FLUSH_SECONDS = 1.0
 
 
 class BatchStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    CANCELLED = "cancelled", "Cancelled"
     FINISHED = "finished", "Finished"
 
 
+class BatchOrigin(models.TextChoices):
+    SELECTION = "selection", "Selected dead letters"
+    FILTER = "filter", "Everything matching a filter"
+    GROUP = "group", "An error group"
+    COMMAND = "command", "The command line"
+
+
+# Outcomes of an item, grouped the way the counters and the badge count them.
+OK_OUTCOMES = ("ok", "ignored")
+FAILED_OUTCOMES = ("failed", "deferred")
+# What a runner may still do with a batch; the others are at rest.
+ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+
+
+def lease_seconds() -> float:
+    """How long a runner owns a batch without writing progress: one task run plus a
+    replay's own lease (a chunk in hand). Past it, the runner is taken for dead."""
+    return float(settings.DEADLETTER_BATCH_TASK_SECONDS) + float(settings.DEADLETTER_REPLAY_LEASE_SECONDS)
+
+
+def default_rate() -> float | None:
+    rate = float(settings.DEADLETTER_BATCH_RATE)
+    return rate if rate > 0 else None
+
+
 class ReplayBatch(models.Model):
-    """One bulk replay: what was confirmed, how far it got, and what happened to each item."""
+    """One bulk replay: what was confirmed, at what pace, how far it got, who steered it."""
 
     description = models.CharField(max_length=300, help_text="What the operator confirmed, in words.")
     source = models.CharField(max_length=20, default="bulk", help_text="Recorded on each replay record.")
+    origin = models.CharField(
+        max_length=20, choices=BatchOrigin.choices, default=BatchOrigin.SELECTION,
+        help_text="Where the set came from: a selection, a filter, an error group or the command line.",
+    )
+    origin_url = models.CharField(
+        max_length=2000, blank=True, help_text="A link back to the filter or group the set came from."
+    )
     dead_letter_ids = models.JSONField(default=list, help_text="The exact dead letters confirmed, in order.")
+    rate = models.FloatField(
+        null=True, blank=True, help_text="Items started per second at most; empty: as fast as possible."
+    )
+    canary = models.PositiveIntegerField(
+        default=0, help_text="Replay the first N alone; if any fails, pause and ask (0: no canary)."
+    )
+    include_superseded = models.BooleanField(
+        default=False, help_text="Also replay dead letters a newer processed delivery superseded."
+    )
+    destination = models.ForeignKey(
+        "webhooks.ForwardDestination", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Forwarded topics go here instead of their route's destination.",
+    )
     total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0, help_text="Items replayed so far.")
+    done = models.PositiveIntegerField(default=0, help_text="Items handled so far (whatever their outcome).")
     ok = models.PositiveIntegerField(default=0, help_text="Replays that resolved their dead letter.")
     failed = models.PositiveIntegerField(default=0, help_text="Replays that failed again (left open).")
     skipped = models.PositiveIntegerField(default=0, help_text="Not open any more, or replayed by someone else.")
-    report = models.JSONField(
-        default=list, blank=True, help_text="Per item: id, outcome, error class (the text is on the dead letter)."
-    )
+    superseded = models.PositiveIntegerField(default=0, help_text="Resolved without a replay: a newer delivery won.")
     status = models.CharField(max_length=20, choices=BatchStatus.choices, default=BatchStatus.QUEUED)
+    requested = models.CharField(
+        max_length=10, blank=True, help_text="pause or cancel: asked while a worker held the batch, not yet done."
+    )
+    pause_reason = models.CharField(max_length=300, blank=True, help_text="Why it paused (who, canary, failures).")
+    window_start = models.PositiveIntegerField(
+        default=0, help_text="The automatic pause counts failures from this item on (reset on resume)."
+    )
+    anchor_at = models.DateTimeField(null=True, blank=True, help_text="Pacing: the rate counts from here.")
+    anchor_done = models.PositiveIntegerField(default=0, help_text="Pacing: items done at anchor_at.")
+    history = models.JSONField(default=list, blank=True, help_text="Every change of state: when, who, what, why.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="Who confirmed the batch.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="When the last pause took effect.")
     finished_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When its task was last queued.")
     lease_expires_at = models.DateTimeField(
         null=True, blank=True, help_text="While running: when the claim lapses (the worker died)."
     )
@@ -67,12 +126,14 @@ class ReplayBatch(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "replay batches"
         indexes = [
-            # ReplayBatch.objects stalled(): running batches whose worker died.
+            # ReplayBatch.resume_stalled(): running batches whose worker died.
             models.Index(fields=["status", "lease_expires_at"], name="deadletters_batch_status"),
         ]
 
     def __str__(self) -> str:
         return f"replay batch {self.pk}: {self.done}/{self.total}"
+
+    # --- what the pages show ------------------------------------------------------------
 
     @property
     def percent(self) -> int:
@@ -82,103 +143,206 @@ class ReplayBatch(models.Model):
     def is_finished(self) -> bool:
         return self.status == BatchStatus.FINISHED
 
-    @classmethod
-    def start(cls, ids: list[int], actor: Actor, description: str, *, source: str = "bulk") -> ReplayBatch:
-        """Store the frozen id set and hand the batch to the worker cluster after commit."""
-        user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-        batch = cls.objects.create(
-            description=description[:300], source=source, dead_letter_ids=list(ids), total=len(ids), created_by=user
-        )
-        # After commit: with the Redis broker a worker could otherwise look for the row
-        # before it exists.
-        transaction.on_commit(batch.enqueue)
-        return batch
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def outcome(self) -> tuple[str, str]:
+        """(badge kind, words): what happened, honestly. A finished batch whose every
+        replay failed is "all failed", never a green "finished"."""
+        if self.status == BatchStatus.PAUSED:
+            return "paused", "paused"
+        if self.status == BatchStatus.CANCELLED:
+            return "cancelled", "cancelled"
+        if self.is_active:
+            if self.requested:
+                return "replaying", f"{self.requested} asked"
+            return "replaying", self.get_status_display().lower()
+        if self.failed and not self.ok:
+            return "failed", "all failed"
+        if self.failed:
+            return "partial", "some failed"
+        if not self.ok:
+            return "received", "nothing replayed"
+        return "ok", "all ok"
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the batch's pace: its rate, or (as fast as possible) the pace
+        measured since it last started or resumed."""
+        left = self.total - self.done
+        if not self.is_active or left <= 0:
+            return None
+        if self.rate:
+            return left / self.rate
+        if self.anchor_at is None or self.done <= self.anchor_done:
+            return None
+        elapsed = (timezone.now() - self.anchor_at).total_seconds()
+        return left * elapsed / (self.done - self.anchor_done) if elapsed > 0 else None
+
+    # --- starting -----------------------------------------------------------------------
 
     @classmethod
-    def resume_stalled(cls) -> int:
-        """Re-enqueue running batches whose worker died (lease lapsed). With the Redis broker
-        a lost task is never re-delivered; a scheduled job can call this."""
-        stalled = list(cls.objects.filter(status=BatchStatus.RUNNING, lease_expires_at__lt=timezone.now()))
-        for batch in stalled:
-            batch.enqueue()
-        return len(stalled)
+    def start(
+        cls, ids: list[int], actor: Actor, description: str, *, source: str = "bulk", rate: float | None = None,
+        canary: int = 0, origin: str = BatchOrigin.SELECTION, origin_url: str = "", include_superseded: bool = False,
+        destination: Any = None, enqueue: bool = True,
+    ) -> ReplayBatch:
+        """Store the frozen id set and (unless `enqueue` is False: the command line runs it
+        itself) hand the batch to the worker cluster after commit."""
+        user = _user(actor)
+        batch = cls.objects.create(
+            description=description[:300], source=source[:20], dead_letter_ids=list(ids), total=len(ids),
+            created_by=user, rate=rate if rate and rate > 0 else None, canary=max(0, canary), origin=origin,
+            origin_url=origin_url[:2000], include_superseded=include_superseded, destination=destination,
+            history=[_change(actor, "started", _pace(rate, canary))],
+        )
+        if enqueue:
+            # After commit: with the Redis broker a worker could otherwise look for the row
+            # before it exists.
+            transaction.on_commit(batch.enqueue)
+        return batch
 
     def enqueue(self) -> None:
         from django_q.tasks import async_task
 
+        ReplayBatch.objects.filter(pk=self.pk).update(enqueued_at=timezone.now())
         async_task(TASK, self.pk, save=False, task_name=f"replay-batch-{self.pk}")
 
-    def _claim(self) -> datetime | None:
+    @classmethod
+    def resume_stalled(cls) -> int:
+        """The sweeper's part: re-enqueue active batches whose worker died (lease lapsed) or
+        whose queued task was lost (the Redis broker never hands a lost task out again). A
+        pause or cancel asked of a runner that died is carried out here. Paused and
+        cancelled batches are left alone."""
         now = timezone.now()
-        lease = now + timedelta(seconds=settings.DEADLETTER_BATCH_TASK_SECONDS + settings.DEADLETTER_REPLAY_LEASE_SECONDS)
-        claimable = Q(status=BatchStatus.QUEUED) | Q(status=BatchStatus.RUNNING, lease_expires_at__lt=now)
-        updated = ReplayBatch.objects.filter(claimable, pk=self.pk).update(
-            status=BatchStatus.RUNNING, lease_expires_at=lease, started_at=self.started_at or now
-        )
-        return lease if updated == 1 else None
+        lapsed = Q(status=BatchStatus.RUNNING, lease_expires_at__lt=now)
+        lost = Q(status=BatchStatus.QUEUED, lease_expires_at__isnull=True) & (
+            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=lease_seconds())))
+        resumed = 0
+        for batch in cls.objects.filter(lapsed | lost):
+            if batch.requested and batch._settle_request(now):
+                continue
+            batch.enqueue()
+            resumed += 1
+        return resumed
 
-    def run(self, *, budget_seconds: float | None = None) -> bool:
-        """Replay the items not done yet, a chunk at a time (deadletters.replay), for at most
-        `budget_seconds`. Returns True when the batch is finished (or someone else runs it),
-        False when items remain."""
-        from deadletters.models import ReplayOutcome
-        from deadletters.replay import chunk_size, replay_chunk
+    # --- steering (any process: web workers, the command line) -----------------------------
 
-        budget = settings.DEADLETTER_BATCH_TASK_SECONDS if budget_seconds is None else budget_seconds
-        lease = self._claim()
-        if lease is None:
-            return True
-        self.refresh_from_db()
-        deadline = time.monotonic() + budget
-        counters = {"done": self.done, "ok": self.ok, "failed": self.failed, "skipped": self.skipped}
-        report: list[dict[str, Any]] = list(self.report)
-        last_flush = time.monotonic()
-        size = chunk_size()
-        while counters["done"] < self.total:
-            chunk = self.dead_letter_ids[counters["done"]:counters["done"] + size]
-            try:
-                records = replay_chunk(chunk, self.created_by, source=self.source, log=f"Replayed in batch {self.pk}")
-            except Exception:
-                # Nothing of this chunk was done, or its claims could not be given back (they
-                # lapse): save what is done, so that a resumed run starts here, and fail the task.
-                with contextlib.suppress(Exception):  # the database may be what failed
-                    self._flush(lease, counters, report)
-                raise
-            by_id = {record.dead_letter_id: record for record in records}
-            for dead_letter_id in chunk:
-                record = by_id.get(dead_letter_id)
-                # The error class only: the text is on the dead letter (it can quote a customer).
-                outcome, error_class = (ReplayOutcome.SKIPPED, "") if record is None else (
-                    record.outcome, record.error_class)
-                counters["done"] += 1
-                counters[{"ok": "ok", "ignored": "ok", "failed": "failed", "deferred": "failed"}.get(outcome, "skipped")] += 1
-                report.append({"id": dead_letter_id, "outcome": str(outcome), "error_class": error_class})
-            if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                renewed = self._flush(lease, counters, report)
-                if renewed is None:
-                    return True  # our lease lapsed and another run took over
-                lease, last_flush = renewed, time.monotonic()
-            if time.monotonic() >= deadline and counters["done"] < self.total:
-                self._flush(lease, counters, report, status=BatchStatus.QUEUED)
+    def pause(self, actor: Actor, reason: str = "") -> str:
+        """Pause: at once when no runner holds the batch, else ask the runner (it stops
+        after the chunk in hand). Returns "paused", "asked" or "" (not running)."""
+        why = reason.strip() or f"paused by {_who(actor)}"
+        return self._halt("pause", BatchStatus.PAUSED, actor, why)
+
+    def cancel(self, actor: Actor) -> str:
+        """Cancel: what it has not reached stays open and unclaimed. A paused batch is
+        cancelled at once. Returns "cancelled", "asked" or "" (already at rest)."""
+        return self._halt("cancel", BatchStatus.CANCELLED, actor, f"cancelled by {_who(actor)}")
+
+    def resume(self, actor: Actor) -> bool:
+        """Resume a paused batch (or take back a pause not yet carried out) at its rate,
+        counting the automatic pause's failures afresh. False when it was not paused."""
+        with transaction.atomic():
+            row = ReplayBatch.objects.select_for_update().get(pk=self.pk)
+            if row.status == BatchStatus.PAUSED:
+                row.status, row.pause_reason, row.paused_at = BatchStatus.QUEUED, "", None
+                row.window_start, row.anchor_at, row.anchor_done = row.done, None, row.done
+                again = True
+            elif row.is_active and row.requested == "pause":
+                again = False
+            else:
                 return False
-        self._flush(lease, counters, report, status=BatchStatus.FINISHED)
+            row.requested = ""
+            row.history = [*row.history, _change(actor, "resumed", "")]
+            row.save()
+            if again:
+                transaction.on_commit(row.enqueue)
+        self.refresh_from_db()
         return True
 
-    def _flush(
-        self, lease: datetime, counters: dict[str, int], report: list[dict[str, Any]], status: str = ""
-    ) -> datetime | None:
-        """Write progress if we still hold the claim. Returns the renewed lease (the new
-        claim token), or None when the claim was lost."""
+    def _halt(self, asked: str, status: str, actor: Actor, reason: str) -> str:
         now = timezone.now()
-        renewed = now + timedelta(seconds=settings.DEADLETTER_BATCH_TASK_SECONDS + settings.DEADLETTER_REPLAY_LEASE_SECONDS)
-        values: dict[str, Any] = {**counters, "report": report, "lease_expires_at": renewed}
-        if status == BatchStatus.FINISHED:
-            values.update(status=status, finished_at=now, lease_expires_at=None)
-        elif status == BatchStatus.QUEUED:
-            values.update(status=status, lease_expires_at=None)
-        updated = ReplayBatch.objects.filter(pk=self.pk, lease_expires_at=lease).update(**values)
-        if updated != 1:
-            return None
+        with transaction.atomic():
+            row = ReplayBatch.objects.select_for_update().get(pk=self.pk)
+            held = row.status == BatchStatus.RUNNING and row.lease_expires_at is not None and row.lease_expires_at >= now
+            pausable = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+            allowed = pausable if asked == "pause" else (*pausable, BatchStatus.PAUSED)
+            if row.status not in allowed or (held and row.requested in ("cancel", asked)):
+                return ""
+            if held:
+                row.requested, result = asked, "asked"
+                row.history = [*row.history, _change(actor, f"{asked} asked", reason)]
+            else:
+                row._rest(status, now, reason)
+                row.history = [*row.history, _change(actor, status, reason)]
+                result = status
+            row.save()
         self.refresh_from_db()
-        return renewed
+        return result
 
+    def _rest(self, status: str, now: Any, reason: str) -> None:
+        """Put the batch at rest (paused, cancelled), in memory; the caller saves."""
+        self.status, self.requested, self.lease_expires_at = status, "", None
+        if status == BatchStatus.PAUSED:
+            self.paused_at, self.pause_reason = now, reason[:300]
+        else:
+            self.finished_at = now
+
+    def _settle_request(self, now: Any) -> bool:
+        """Carry out the pause or cancel a dead runner was asked for. True when done."""
+        status = BatchStatus.PAUSED if self.requested == "pause" else BatchStatus.CANCELLED
+        reason = "paused: its worker stopped before it could" if status == BatchStatus.PAUSED else ""
+        updated = ReplayBatch.objects.filter(pk=self.pk, requested=self.requested, status=self.status).update(
+            status=status, requested="", lease_expires_at=None, **(
+                {"paused_at": now, "pause_reason": reason} if status == BatchStatus.PAUSED else {"finished_at": now}),
+        )
+        return updated == 1
+
+
+class BatchItem(models.Model):
+    """One dead letter of a batch as the batch handled it: the per-item report. Topic, shop
+    and error class are copied so the report reads (and filters) without joins, and stays
+    readable after the dead letter is cleaned up. Ids and classes only: no payload text."""
+
+    batch = models.ForeignKey(ReplayBatch, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField(help_text="Its place in the confirmed list.")
+    dead_letter_id = models.BigIntegerField(help_text="The dead letter (it may have been cleaned up since).")
+    outcome = models.CharField(max_length=20, help_text="ok, ignored, failed, deferred, skipped or superseded.")
+    topic = models.CharField(max_length=100, blank=True)
+    shop_domain = models.CharField(max_length=255, blank=True)
+    error_class = models.CharField(max_length=255, blank=True)
+    error = models.CharField(max_length=300, blank=True, help_text="Why it failed or was skipped, one line.")
+    superseded_by = models.BigIntegerField(null=True, blank=True, help_text="The newer delivery (event id) that won.")
+    started_at = models.DateTimeField(help_text="When its chunk started.")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["batch", "position"], name="deadletters_batchitem_position")]
+        indexes = [
+            # The report: failures first, filtered by outcome.
+            models.Index(fields=["batch", "outcome", "position"], name="deadletters_batchitem_outcome"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.position} of batch {self.batch_id}: {self.outcome}"
+
+
+def _user(actor: Actor) -> Any:
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+def _who(actor: Actor) -> str:
+    user = _user(actor)
+    return user.get_username() if user is not None else "the command line"
+
+
+def _change(actor: Actor, what: str, why: str) -> dict[str, Any]:
+    user = _user(actor)
+    return {"at": timezone.now().isoformat(), "who": _who(actor), "user_id": user.pk if user else None,
+            "what": what, "why": why[:300]}
+
+
+def _pace(rate: float | None, canary: int) -> str:
+    pace = f"{rate:g} per second" if rate and rate > 0 else "as fast as possible"
+    return pace + (f", canary of {canary}" if canary else "")

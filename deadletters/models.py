@@ -62,6 +62,7 @@ class ReplayOutcome(models.TextChoices):
     IGNORED = "ignored", "Ignored (no handler)"
     DEFERRED = "deferred", "Deferred"
     SKIPPED = "skipped", "Skipped (not open, or replayed by someone else)"
+    SUPERSEDED = "superseded", "Superseded by a newer delivery (resolved, not replayed)"
 
 
 def _replayable(now: datetime) -> Q:
@@ -299,6 +300,10 @@ class ReplayRecord(models.Model):
     outcome = models.CharField(max_length=20, choices=ReplayOutcome.choices)
     error = models.TextField(blank=True)
     summary = models.CharField(max_length=500, blank=True)
+    payload_revision = models.ForeignKey(
+        "webhooks.PayloadRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The edited payload this replay ran on (edit and replay); empty: the received one.",
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -317,7 +322,7 @@ class ReplayRecord(models.Model):
     @classmethod
     def build(
         cls, dead_letter: DeadLetter, user: Any, source: str, outcome: str, duration_ms: float, *, error: str = "",
-        summary: str = "", traceback: str = "", dry_run: bool = False,
+        summary: str = "", traceback: str = "", dry_run: bool = False, revision: Any = None,
     ) -> ReplayRecord:
         """An unsaved record, its texts cut to fit."""
         return cls(
@@ -329,6 +334,7 @@ class ReplayRecord(models.Model):
             outcome=outcome,
             error=textsafe.clean(f"{error}\n\n{traceback}".strip() if traceback else error, 20_000),
             summary=textsafe.for_field(cls, "summary", summary),
+            payload_revision=revision,
         )
 
 

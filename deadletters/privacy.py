@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Q
 from django.dispatch import receiver
 
-from deadletters.batches import ReplayBatch
+from deadletters.batches import BatchItem, ReplayBatch
 from deadletters.models import DeadLetter, ReplayRecord
 from webhooks.erasure import ERASED, scrub_texts
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
@@ -34,12 +34,14 @@ def collect(sender: type, shop_domain: str, event_ids: list[int], **kwargs: Any)
 @receiver(customer_redacted, dispatch_uid="deadletters.scrub_customer")
 def scrub_customer(sender: type, shop_domain: str, needles: list[str], **kwargs: Any) -> int:
     """The customer's identifying strings out of the shop's dead letters, their replay
-    records, and the reports of replay batches (which may predate reports without text)."""
+    records, and replay batches: what operators typed (description, pause reasons in the
+    history) and the report's lines (ids and classes, but they may predate that rule)."""
     changed = scrub_texts(DeadLetter.objects.filter(shop_domain=shop_domain), TEXT_FIELDS, needles)
     changed += scrub_texts(ReplayRecord.objects.filter(dead_letter__shop_domain=shop_domain), ["error", "summary"], needles)
+    changed += scrub_texts(BatchItem.objects.filter(shop_domain=shop_domain), ["error", "error_class"], needles)
     # A replay batch has no shop (one batch may span shops): it cannot be scoped, and the
     # needles are only the customer's own e-mails, phones and full name.
-    return changed + scrub_texts(ReplayBatch.objects.all(), ["description", "report"], needles)
+    return changed + scrub_texts(ReplayBatch.objects.all(), ["description", "pause_reason", "history"], needles)
 
 
 @receiver(shop_redacted, dispatch_uid="deadletters.erase_shop")

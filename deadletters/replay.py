@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deadletters import staleness
 from deadletters.models import (
     DeadLetter,
     DeadLetterStatus,
@@ -47,6 +48,7 @@ from deadletters.models import (
 )
 from webhooks import handlers, processing, textsafe
 from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
+from webhooks.revisions import PayloadRevision
 
 if TYPE_CHECKING:
     from deadletters.models import Actor
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NOT_OPEN = "not open, or being replayed by someone else"
+# Dead letters looked at per query by `superseded`.
+SUPERSEDED_CHUNK = 500
 # What a claim reads of each dead letter: enough to decide, to write and to name it.
 CLAIM_FIELDS = ("id", "event_id", "status", "replay_lease_expires_at", "provider", "topic", "shop_domain")
 
@@ -74,14 +78,19 @@ def chunk_size() -> int:
     return max(1, int(settings.DEADLETTER_REPLAY_CHUNK))
 
 
-def replay_many(ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "") -> list[ReplayRecord]:
+def replay_many(
+    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+    include_superseded: bool = False,
+) -> list[ReplayRecord]:
     """Replay these dead letters chunk by chunk; one record per dead letter that exists, in
     the order of `ids`. Never raises half-way (see `replay_chunks`)."""
-    return [record for records in replay_chunks(ids, actor, source=source, log=log) for record in records]
+    return [record for records in replay_chunks(ids, actor, source=source, log=log, destination=destination,
+                                                include_superseded=include_superseded) for record in records]
 
 
 def replay_chunks(
-    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = ""
+    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+    include_superseded: bool = False,
 ) -> Iterator[list[ReplayRecord]]:
     """Replay `ids` a chunk at a time, yielding each chunk's records once it is committed.
     A chunk the database refused outright (nothing of it was done) is logged and comes back
@@ -91,7 +100,8 @@ def replay_chunks(
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
         try:
-            records = replay_chunk(chunk, actor, source=source, log=log)
+            records = replay_chunk(chunk, actor, source=source, log=log, destination=destination,
+                                   include_superseded=include_superseded)
         except Exception as exc:  # noqa: BLE001 - report it per item and carry on
             logger.exception("replay of dead letters %s could not run", chunk)
             error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -103,15 +113,36 @@ def replay_chunks(
         yield records
 
 
-def replay_chunk(ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "") -> list[ReplayRecord]:
+def replay_chunk(
+    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+    revision: PayloadRevision | None = None, include_superseded: bool = False,
+) -> list[ReplayRecord]:
     """Replay up to a chunk of dead letters (see the module docstring); returns their
     records in the order of `ids`, none for an id that does not exist. `log`: the start of
     the admin log message written for each (in the actor's name); empty writes none.
+    `destination`: a ForwardDestination that forwarded topics go to instead of their
+    route's (the attempt's summary or error names where it went). `revision`: the handler of
+    that revision's event runs on the revised payload (edit and replay: deadletters.edit).
+    A dead letter a newer processed delivery superseded (deadletters.staleness) is resolved
+    as superseded instead of replayed, unless `include_superseded`.
     Raises only when the database refuses the claim or the release after a crash."""
     records: list[ReplayRecord] = []
     for part in _parts(ids):
-        records += _Part(part, actor, source, log).run()
+        records += _Part(part, actor, source, log, destination, revision, include_superseded).run()
     return records
+
+
+def superseded(dead_letter_ids: Iterable[int]) -> dict[int, int]:
+    """{dead letter id: the newest processed delivery that supersedes it} for those of
+    `dead_letter_ids` that are superseded."""
+    ids = list(dead_letter_ids)
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), SUPERSEDED_CHUNK):
+        rows = DeadLetter.objects.filter(pk__in=ids[start:start + SUPERSEDED_CHUNK]).values_list("pk", "event_id")
+        by_event = {event_id: pk for pk, event_id in rows}
+        for event_id, newer in staleness.superseding_events(list(by_event)).items():
+            found[by_event[event_id]] = newer
+    return found
 
 
 def _parts(ids: list[int]) -> list[list[int]]:
@@ -139,21 +170,36 @@ def _parts(ids: list[int]) -> list[list[int]]:
 class _Part:
     """One transaction pair: claim, then work (or, after a crash, give back)."""
 
-    def __init__(self, ids: list[int], actor: Actor, source: str, log: str) -> None:
-        self.ids, self.actor, self.source, self.log = ids, actor, source, log
+    def __init__(
+        self, ids: list[int], actor: Actor, source: str, log: str, destination: Any = None,
+        revision: PayloadRevision | None = None, include_superseded: bool = False,
+    ) -> None:
+        self.ids, self.actor, self.source, self.log, self.destination = ids, actor, source, log, destination
+        self.revision, self.include_superseded = revision, include_superseded
+        self.superseded: dict[int, int] = {}
         self.user = _user_or_none(actor)
-        self.trigger = "command" if source == "command" else "replay"
+        # The attempt row says which revision ran, on the event's and the dead letter's pages.
+        self.trigger = revision.trigger if revision else "command" if source == "command" else "replay"
         self.t0 = time.perf_counter()
         self.records: list[ReplayRecord] = []
 
     def run(self) -> list[ReplayRecord]:
         with transaction.atomic():
             self.lease, self.found, self.mine = _claim(self.ids)
+            if not self.include_superseded:
+                self.resolve_superseded()
             self.event_lease, events = processing.claim_many([self.found[pk].event_id for pk in self.mine])
         claimed = [events[self.found[pk].event_id] for pk in self.mine]
         claimed = [event for event in claimed if processing.holds(event, self.event_lease)]
+        for event in claimed:
+            if self.revision is not None and event.pk == self.revision.event_id:
+                # In memory only: processing writes events with UPDATEs of named columns and
+                # never saves this object, so the received payload stays as it came.
+                event.payload = self.revision.payload
         try:
-            processing.replay_claimed(claimed, self.event_lease, trigger=self.trigger, then=self.settle)
+            processing.replay_claimed(
+                claimed, self.event_lease, trigger=self.trigger, then=self.settle, destination=self.destination
+            )
         except BaseException as exc:  # noqa: BLE001 - the claims are given back whatever happened, a timeout too
             logger.exception("replay of dead letters %s crashed; giving their claims back", sorted(self.mine))
             with transaction.atomic():
@@ -162,6 +208,23 @@ class _Part:
             if not isinstance(exc, Exception):
                 raise  # a shutdown or the cluster's timeout: given back, now let it do its work
         return self.records
+
+    def resolve_superseded(self) -> None:
+        """In the claim transaction: what a newer processed delivery superseded is resolved
+        as such (the note names that delivery) and not replayed."""
+        by_event = {self.found[pk].event_id: pk for pk in self.mine}
+        newer = staleness.superseding_events(list(by_event))
+        now = timezone.now()
+        for event_id, newer_id in newer.items():
+            pk = by_event[event_id]
+            self._held(pk).update(status=DeadLetterStatus.RESOLVED, resolved_at=now, resolved_by=self.user,
+                                  note=staleness.note(newer_id), replay_lease_expires_at=None, updated_at=now)
+            self.superseded[pk] = newer_id
+            self.found[pk].status = DeadLetterStatus.RESOLVED
+            self.mine.discard(pk)
+
+    def superseded_plan(self, pk: int) -> _Plan:
+        return _Plan(self.found[pk], ReplayOutcome.SUPERSEDED, summary=staleness.note(self.superseded[pk]))
 
     # --- inside the work transaction ---------------------------------------------------
 
@@ -186,7 +249,8 @@ class _Part:
             if dead_letter is None:
                 continue
             if pk not in self.mine:
-                plans.append(_Plan(dead_letter, ReplayOutcome.SKIPPED, NOT_OPEN))
+                plans.append(self.superseded_plan(pk) if pk in self.superseded else
+                             _Plan(dead_letter, ReplayOutcome.SKIPPED, NOT_OPEN))
                 continue
             result = results.get(dead_letter.event_id)
             note = stored[pk][0]
@@ -235,6 +299,8 @@ class _Part:
             if pk in self.mine:
                 self.found[pk].status = DeadLetterStatus.OPEN
                 plans.append(_Plan(self.found[pk], ReplayOutcome.FAILED, error))
+            elif pk in self.superseded:
+                plans.append(self.superseded_plan(pk))
             elif pk in existing:
                 plans.append(_Plan(self.found[pk], ReplayOutcome.SKIPPED, NOT_OPEN))
         self._write(plans)
@@ -250,7 +316,9 @@ class _Part:
         share = max(0.0, elapsed - sum(plan.own_ms for plan in plans)) / max(len(plans), 1)
         self.records = ReplayRecord.objects.bulk_create([
             ReplayRecord.build(plan.dead_letter, self.user, self.source, plan.outcome, plan.own_ms + share,
-                               error=plan.error, summary=plan.summary, traceback=plan.traceback)
+                               error=plan.error, summary=plan.summary, traceback=plan.traceback,
+                               revision=self.revision if plan.dead_letter.event_id == getattr(
+                                   self.revision, "event_id", None) else None)
             for plan in plans
         ])
         if self.log and self.user is not None:

@@ -1,7 +1,8 @@
-"""django-q2 entry points. Thin: the work is in deadletters.batches."""
+"""django-q2 entry points. Thin: the work is in deadletters.batch_run."""
 
 from __future__ import annotations
 
+from deadletters import batch_run
 from deadletters.batches import ReplayBatch
 
 
@@ -10,8 +11,6 @@ def run_replay_batch(batch_id: int) -> str:
     batch = ReplayBatch.objects.filter(pk=batch_id).first()
     if batch is None:
         return f"replay batch {batch_id} no longer exists"
-    finished = batch.run()
-    batch.refresh_from_db()
-    if not finished:
+    if not batch_run.run(batch):
         batch.enqueue()
-    return f"replay batch {batch_id}: {batch.done}/{batch.total} done, {batch.ok} ok, {batch.failed} failed"
+    return f"replay batch {batch_id} {batch.status}: {batch.done}/{batch.total} done, {batch.ok} ok, {batch.failed} failed"

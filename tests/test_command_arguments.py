@@ -29,6 +29,8 @@ NUMERIC = [
     ("replay_deadletters", ["--list", "--limit"], "--limit", 1, 100_000, True),
     ("replay_deadletters", ["--cleanup", "--older-than-days"], "--older-than-days", 0, 36_500, True),
     ("replay_deadletters", [], "ID", 1, 2**63 - 1, True),
+    ("replay_deadletters", ["--all", "--rate"], "--rate", 0, 10_000, False),
+    ("replay_deadletters", ["--all", "--canary"], "--canary", 0, 1_000_000, True),
     ("retention_cleanup", [], "days", 1, 36_500, True),
     ("retention_cleanup", ["--batch-size"], "--batch-size", 1, 100_000, True),
     ("retention_cleanup", ["--pause"], "--pause", 0, 60, False),

@@ -268,6 +268,13 @@ DEADLETTER_INLINE_REPLAY_LIMIT = envint("DEADLETTER_INLINE_REPLAY_LIMIT", 50, mi
 # One run of a replay batch task works this long, then hands the rest to a fresh task:
 # it must stay below Q_CLUSTER["timeout"] or the cluster kills the task half-way.
 DEADLETTER_BATCH_TASK_SECONDS = envfloat("DEADLETTER_BATCH_TASK_SECONDS", 30.0, minimum=1.0, maximum=86400.0)
+# A bulk replay's rate at confirmation, items started per second (0: as fast as possible);
+# the operator may change it there. The rate is a ceiling: a batch never bursts to catch up.
+DEADLETTER_BATCH_RATE = envfloat("DEADLETTER_BATCH_RATE", 10.0, minimum=0, maximum=10000.0)
+# The automatic pause: a batch pauses itself when at least this share of the last
+# DEADLETTER_BATCH_FAILURE_WINDOW replays failed (0 turns it off).
+DEADLETTER_BATCH_FAILURE_RATIO = envfloat("DEADLETTER_BATCH_FAILURE_RATIO", 0.5, minimum=0, maximum=1.0)
+DEADLETTER_BATCH_FAILURE_WINDOW = envint("DEADLETTER_BATCH_FAILURE_WINDOW", 20, minimum=1, maximum=10000)
 # Bulk replays work in chunks of this many dead letters, each a short claim transaction and
 # one work transaction (every handler of the chunk, then the bookkeeping). SQLite has one
 # writer for the whole file and ingest waits while a chunk's work is open: smaller there.

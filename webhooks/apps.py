@@ -6,5 +6,6 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self) -> None:
-        # Importing the package registers the built-in handlers.
-        from webhooks import checks, handlers  # noqa: F401
+        # Importing the package registers the built-in handlers; revision_privacy connects
+        # payload revisions to privacy requests like payloads.
+        from webhooks import checks, handlers, revision_privacy  # noqa: F401

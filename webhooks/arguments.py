@@ -51,3 +51,20 @@ def seconds(minimum: float, maximum: float) -> Callable[[str], float]:
 
     parse.__name__ = "seconds"
     return parse
+
+
+def rate(maximum: float) -> Callable[[str], float]:
+    """Items per second, from 0 (meaning: as fast as possible) to `maximum`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of items per second, got {text!r}") from None
+        if not (math.isfinite(value) and 0 <= value <= maximum):
+            raise argparse.ArgumentTypeError(f"{text!r} is outside 0..{maximum:g} per second")
+        return value
+
+    parse.__name__ = "items per second"
+    return parse
+

@@ -391,3 +391,4 @@ class CustomerDataExport(models.Model):
 
 
 from webhooks.compliance import ComplianceRequest  # noqa: E402,F401  (a model of this app)
+from webhooks.revisions import PayloadRevision  # noqa: E402,F401  (a model of this app)

@@ -1,4 +1,4 @@
-"""The dead-letter actions: replay, replay all matching, dry run, resolve, ignore, reopen,
+"""The dead-letter actions: replay, dry run, resolve, ignore, reopen,
 clean up.
 
 Every action is gated by a permission (`has_<perm>_permission`), shows a confirmation page
@@ -19,8 +19,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from deadletters.admin import confirm, pages
-from deadletters.batches import ReplayBatch
+from deadletters.admin.replay_options import BadOptions, ReplayOptions
+from deadletters.batches import BatchOrigin, ReplayBatch
 from deadletters.models import DeadLetter, DeadLetterQuerySet, audit_line
+from deadletters.replay import replay_many
 from webhooks.admin.kit import count_of
 
 # kind -> (past tense, what the confirmation asks, which dead letters qualify)
@@ -36,7 +38,8 @@ def replay_message(counts: dict[str, int]) -> str:
     """'1 dead letter replayed: resolved.', '3 dead letters replayed: 2 resolved, 1 failed again.'"""
     parts = [f"{counts['ok']} resolved" if counts["ok"] else "",
              f"{counts['failed']} failed again" if counts["failed"] else "",
-             f"{counts['skipped']} skipped (no longer open)" if counts["skipped"] else ""]
+             f"{counts['skipped']} skipped (no longer open)" if counts["skipped"] else "",
+             f"{counts['superseded']} superseded by a newer delivery (resolved)" if counts.get("superseded") else ""]
     total = sum(counts.values())
     said = [p for p in parts if p]
     if total == 1:
@@ -51,25 +54,38 @@ class DeadLetterActions:
     # Provided by ModelAdmin.
     message_user: Any
     log_change: Any
-    get_changelist_instance: Any
 
     def back(self, request: HttpRequest) -> HttpResponseRedirect | None:
         """The page that sent `next` (a dead letter's page, the error groups), else None:
         Django then returns to the list the action was posted from, filter and all."""
         return HttpResponseRedirect(confirm.back_url(request)) if request.POST.get("next") else None
 
-    def run_replays(self, request: HttpRequest, ids: list[int], description: str) -> HttpResponseRedirect | None:
-        """Replay a confirmed set: in the request up to the inline limit, else as a batch."""
+    def run_replays(
+        self, request: HttpRequest, ids: list[int], description: str, *, origin: str = BatchOrigin.SELECTION,
+        origin_url: str = "",
+    ) -> HttpResponseRedirect | None:
+        """Replay a confirmed set: in the request up to the inline limit, else as a batch
+        at the confirmed rate, with its canary. Either way with the chosen destination."""
+        try:
+            options = ReplayOptions.from_post(request)
+        except BadOptions as exc:
+            self.message_user(request, f"Nothing was replayed: {exc}", messages.ERROR)
+            return self.back(request)
         if len(ids) > settings.DEADLETTER_INLINE_REPLAY_LIMIT:
-            batch = ReplayBatch.start(ids, request.user, description)
+            batch = ReplayBatch.start(
+                ids, request.user, description, rate=options.rate, canary=options.canary, origin=origin,
+                origin_url=origin_url, destination=options.destination, include_superseded=options.include_superseded,
+            )
             cast(Any, self).log_addition(request, batch, f"Started: {description}")
             self.message_user(request, f"Replaying {len(ids)} dead letters in the background.", messages.INFO)
             return HttpResponseRedirect(reverse("admin:deadletters_replaybatch_change", args=[batch.pk]))
-        counts = {"ok": 0, "failed": 0, "skipped": 0}
+        counts = {"ok": 0, "failed": 0, "skipped": 0, "superseded": 0}
         # One chunked replay (deadletters.replay); it never raises half-way and writes the
         # admin log entry of each dead letter in the operator's name.
-        for record in DeadLetter.objects.filter(pk__in=ids).replay(request.user, source="admin", log="Replayed"):
-            counts[{"ok": "ok", "ignored": "ok", "skipped": "skipped"}.get(record.outcome, "failed")] += 1
+        for record in replay_many(ids, request.user, source="admin", log="Replayed", destination=options.destination,
+                                  include_superseded=options.include_superseded):
+            counts[{"ok": "ok", "ignored": "ok", "skipped": "skipped", "superseded": "superseded"}.get(
+                record.outcome, "failed")] += 1
         level = messages.SUCCESS if not counts["failed"] else messages.WARNING
         self.message_user(request, replay_message(counts), level)
         return self.back(request)
@@ -84,25 +100,8 @@ class DeadLetterActions:
             self.message_user(request, "Nothing to replay: none of the selected dead letters is open.", messages.WARNING)
             return self.back(request)
         return confirm.render(self, request, ids, purpose="replay", action="replay", title="Replay dead letters",
-                              question="Run the handler again for these dead letters?", button="Yes, replay them")
-
-    @admin.action(description="Replay all open dead letters matching the current filter", permissions=["replay"])
-    def replay_matching(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:
-        ids = confirm.confirmed_ids(request, "replay_matching")
-        if ids is not None:
-            return self.run_replays(request, ids, f"Replay of {len(ids)} dead letters matching a filter")
-        # The whole filtered changelist, not only the ticked rows; frozen right here.
-        matching = cast(DeadLetterQuerySet, self.get_changelist_instance(request).get_queryset(request))
-        ids = list(matching.replayable().values_list("pk", flat=True))
-        if not ids:
-            self.message_user(request, "Nothing to replay: no open dead letter matches the filter.", messages.WARNING)
-            return None
-        return confirm.render(
-            self, request, ids, purpose="replay_matching", action="replay_matching",
-            title="Replay everything matching the filter", button="Yes, replay them",
-            question="Replay every open dead letter matching the current filter? Dead letters that arrive after "
-                     "this page was shown are not included.",
-        )
+                              question="Run the handler again for these dead letters?", button="Yes, replay them",
+                              replay=True)
 
     @admin.action(description="Dry-run replay (changes nothing)", permissions=["replay"])
     def dry_run(self, request: HttpRequest, queryset: DeadLetterQuerySet) -> HttpResponse | None:

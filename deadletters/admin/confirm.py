@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from deadletters.admin import replay_options
 from deadletters.models import DeadLetter
 from webhooks.arguments import MAX_DAYS
 
@@ -102,6 +103,7 @@ def render(
     days: int | str | None = None,
     error: str = "",
     form_url: str = "",
+    replay: bool = False,
     destructive: bool = False,
 ) -> TemplateResponse:
     sample = list(DeadLetter.objects.filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-created_at"))
@@ -130,6 +132,9 @@ def render(
         "back_url": back_url(request),
         "destructive": destructive,
         "media": modeladmin.media,
+        # A replay's own fields: rate and canary for a batch, a destination.
+        "replay": replay,
+        **(replay_options.context(request, ids) if replay else {}),
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "admin/deadletters/confirm_action.html", context)

@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from deadletters.admin import pages
+from deadletters.admin import edit_replay, pages
 from deadletters.admin.actions import DeadLetterActions
 from deadletters.admin.filters import AgeFilter, IndexedValuesFilter, ShopFilter, StatusFilter
 from deadletters.models import DeadLetter
@@ -49,7 +49,7 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     search_fields = ("shop_domain", "=event__webhook_id", "error_message", "error_class")
     ordering = ("-created_at",)
     list_per_page = 50
-    actions = ["replay", "replay_matching", "dry_run", "resolve", "ignore", "reopen", "cleanup", "delete_selected"]
+    actions = ["replay", "dry_run", "resolve", "ignore", "reopen", "cleanup", "delete_selected"]
     field_labels = {"replay_count": "Replays", "resolved_at": "Closed at", "note": "Note", "error_message": "Error",
                     "last_replay_error": "Error of the last replay"}
     field_help = {
@@ -117,6 +117,7 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
             path("groups/", view(self.error_groups_view), name="deadletters_deadletter_groups"),
             path("groups/replay/", view(self.replay_group_view), name="deadletters_deadletter_replay_group"),
             path("replay-matching/", view(self.replay_matching_view), name="deadletters_deadletter_replay_matching"),
+            path("<path:object_id>/edit-replay/", view(self.edit_replay_view), name="deadletters_deadletter_edit_replay"),
             path("shops/", view(self.shop_suggestions_view), name="deadletters_deadletter_shops"),
             path("export/<str:fmt>/", view(self.export_view), name="deadletters_deadletter_export"),
             *super().get_urls(),
@@ -130,6 +131,9 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
 
     def replay_matching_view(self, request: HttpRequest) -> HttpResponse:
         return pages.replay_matching(self, request)
+
+    def edit_replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return edit_replay.edit_and_replay(self, request, object_id)
 
     def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
         return export.download(self, request, fmt, EXPORT_COLUMNS)
@@ -155,7 +159,8 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     ) -> HttpResponse:
         obj = self.get_object(request, object_id)
         extra: dict[str, Any] = {"can_replay": self.has_replay_permission(request),
-                                 "can_resolve": self.has_resolve_permission(request)}
+                                 "can_resolve": self.has_resolve_permission(request),
+                                 "can_edit_replay": edit_replay.may_edit(request)}
         if obj is not None:
             extra["box"] = self.what_happened(obj)
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
@@ -262,12 +267,12 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
 
     @admin.display(description="history")
     def replay_table(self, obj: DeadLetter) -> SafeString:
-        records = list(obj.replays.select_related("actor").order_by("-started_at")[:100])
+        records = list(obj.replays.select_related("actor", "payload_revision").order_by("-started_at")[:100])
         if not records:
             return format_html("{}", "not replayed yet")
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.actor or "-", r.source, "dry run" if r.dry_run else "replay",
+            ((r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.actor or "-", r.source, "dry run" if r.dry_run else _replay_kind(r),
               status_badge(r.outcome, r.get_outcome_display()), (r.error.split("\n", 1)[0] or r.summary)[:300])
              for r in records),
         )
@@ -275,3 +280,8 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
             "<table><thead><tr><th>when (UTC)</th><th>who</th><th>from</th><th>kind</th><th>outcome</th>"
             "<th>error or summary</th></tr></thead><tbody>{}</tbody></table>", rows,
         )
+
+
+def _replay_kind(record: Any) -> str:
+    revision = record.payload_revision
+    return f"replay on payload revision {revision.number}" if revision is not None else "replay"

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from deadletters.admin import confirm
+from deadletters.batches import BatchOrigin
 from deadletters.models import DeadLetter
 
 
@@ -41,14 +42,14 @@ def _replay_confirmed(modeladmin: Any, request: HttpRequest, purpose: str, ids: 
     if not modeladmin.has_replay_permission(request):
         raise PermissionDenied
     frozen = confirm.confirmed_ids(request, purpose)
+    description, origin, origin_url = render.pop("description"), render.pop("origin"), render.pop("origin_url")
     if frozen is not None:
-        response = modeladmin.run_replays(request, frozen, render.pop("description"))
+        response = modeladmin.run_replays(request, frozen, description, origin=origin, origin_url=origin_url)
         return response or HttpResponseRedirect(confirm.back_url(request))
-    render.pop("description")
     if not ids:
         modeladmin.message_user(request, "Nothing to replay: no open dead letter matches.", messages.WARNING)
         return HttpResponseRedirect(confirm.back_url(request))
-    return confirm.render(modeladmin, request, ids, purpose=purpose, button="Yes, replay them", **render)
+    return confirm.render(modeladmin, request, ids, purpose=purpose, button="Yes, replay them", replay=True, **render)
 
 
 def replay_group(modeladmin: Any, request: HttpRequest) -> HttpResponse:
@@ -59,11 +60,13 @@ def replay_group(modeladmin: Any, request: HttpRequest) -> HttpResponse:
         modeladmin, request, "replay_group", ids, title="Replay an error group",
         question="Replay every open dead letter of this error group?",
         description=f"Replay of error group {fingerprint[:12]}", form_url=request.get_full_path(),
+        origin=BatchOrigin.GROUP, origin_url=_changelist({"fingerprint": fingerprint, "status": "open"}),
     )
 
 
 def replay_matching(modeladmin: Any, request: HttpRequest) -> HttpResponse:
-    """The changelist's "Replay all matching" button: the filter is in the query string."""
+    """The one "replay everything matching the filter" entry point: the changelist's button,
+    with the filter in the query string."""
     ids: list[int] = []
     if confirm.confirmed_ids(request, "replay_matching_page") is None and request.method == "POST":
         matching = modeladmin.get_changelist_instance(request).get_queryset(request)
@@ -73,7 +76,15 @@ def replay_matching(modeladmin: Any, request: HttpRequest) -> HttpResponse:
         question="Replay every open dead letter matching the current filter? Dead letters that arrive after this "
                  "page was shown are not included.",
         description="Replay of dead letters matching a filter", form_url=request.get_full_path(),
+        origin=BatchOrigin.FILTER, origin_url=_changelist(request.GET),
     )
+
+
+def _changelist(query: Any) -> str:
+    """The dead-letter list with this filter: where a batch came from."""
+    text = urlencode(query) if isinstance(query, dict) else query.urlencode()
+    url = reverse("admin:deadletters_deadletter_changelist")
+    return f"{url}?{text}" if text else url
 
 
 def dry_run_results(modeladmin: Any, request: HttpRequest, results: list[tuple[DeadLetter, str, str]]) -> HttpResponse:

@@ -92,7 +92,7 @@ def make_dead_letters(
     return made
 
 
-def bulk_dead_letters(count: int, *, shop: str = "bulk-shop.myshopify.com") -> list[DeadLetter]:
+def bulk_dead_letters(count: int, *, shop: str = "bulk-shop.myshopify.com", topic: str = TOPIC) -> list[DeadLetter]:
     """Many dead letters at once, as processing leaves them (dead event, open dead letter),
     without running processing for each: for tests about volume."""
     from deadletters.models import fingerprint
@@ -100,15 +100,15 @@ def bulk_dead_letters(count: int, *, shop: str = "bulk-shop.myshopify.com") -> l
 
     tag = uuid.uuid4().hex[:8]
     events = WebhookEvent.objects.bulk_create([
-        WebhookEvent(topic=TOPIC, shop_domain=shop, webhook_id=f"bulk-{tag}-{n}", payload={"id": n}, status="dead",
+        WebhookEvent(topic=topic, shop_domain=shop, webhook_id=f"bulk-{tag}-{n}", payload={"id": n}, status="dead",
                      attempts=1, last_error="RuntimeError: boom")
         for n in range(count)
     ])
     if not all(e.pk for e in events):  # backends that do not return ids from bulk_create
         events = list(WebhookEvent.objects.filter(webhook_id__startswith=f"bulk-{tag}-").order_by("pk"))
-    fp = fingerprint("RuntimeError", "boom", TOPIC)
+    fp = fingerprint("RuntimeError", "boom", topic)
     DeadLetter.objects.bulk_create([
-        DeadLetter(event=e, topic=TOPIC, shop_domain=shop, error_class="RuntimeError", error_message="boom",
+        DeadLetter(event=e, topic=topic, shop_domain=shop, error_class="RuntimeError", error_message="boom",
                    fingerprint=fp, attempts=[])
         for e in events
     ])

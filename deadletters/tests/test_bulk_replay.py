@@ -11,6 +11,7 @@ from django.db import DatabaseError, connection
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from deadletters import batch_run
 from deadletters.batches import ReplayBatch
 from deadletters.models import DeadLetter, ReplayRecord
 from deadletters.tests.factories import bulk_dead_letters, make_dead_letters, run_queued_tasks
@@ -25,14 +26,15 @@ def test_it_replays_500_in_the_background_and_reports_progress(
     dead_letters = bulk_dead_letters(500)
     ids = [d.pk for d in dead_letters]
     flaky_handler.fail = False
-    flaky_handler.fail_orders = set(range(10))  # ten of them fail again
+    flaky_handler.fail_orders = set(range(0, 500, 50))  # ten of them fail again, spread out
     settings.DEADLETTER_REPLAY_CHUNK = 100
     settings.DEADLETTER_BATCH_TASK_SECONDS = 0  # each task run does one chunk, then hands over
     form = {"action": "replay", "_selected_action": ids[:1], "select_across": "1"}
     first = admin_client.post(CHANGELIST, form)
     assert first.context["count"] == 500
     with django_capture_on_commit_callbacks(execute=True):
-        confirmed = admin_client.post(CHANGELIST, {**form, "post": "yes", "ids_token": first.context["ids_token"]})
+        confirmed = admin_client.post(CHANGELIST, {**form, "post": "yes", "ids_token": first.context["ids_token"],
+                                                   "rate": "", "fastest": "1"})
     batch = ReplayBatch.objects.get()
     assert confirmed["Location"] == reverse("admin:deadletters_replaybatch_change", args=[batch.pk])
     assert sorted(batch.dead_letter_ids) == sorted(ids) and batch.status == "queued"
@@ -44,21 +46,26 @@ def test_it_replays_500_in_the_background_and_reports_progress(
 
     run_replay_batch(batch.pk)
     batch.refresh_from_db()
-    assert batch.done == 100 and batch.status == "queued" and len(batch.report) == 100
+    assert batch.done == 100 and batch.status == "queued" and batch.items.count() == 100
     page = admin_client.get(confirmed["Location"]).content.decode()
     assert f"{batch.done} / 500" in page and 'http-equiv="refresh"' in page
 
     run_queued_tasks()
     batch.refresh_from_db()
-    assert batch.status == "finished" and batch.finished_at is not None
+    assert batch.status == "finished" and batch.finished_at is not None and batch.outcome == ("partial", "some failed")
     assert (batch.done, batch.ok, batch.failed, batch.skipped) == (500, 490, 10, 0)
-    assert len(batch.report) == 500 and {item["id"] for item in batch.report} == set(ids)
+    assert set(batch.items.values_list("dead_letter_id", flat=True)) == set(ids)
     assert DeadLetter.objects.filter(pk__in=ids, status="resolved").count() == 490
     assert DeadLetter.objects.filter(pk__in=ids, status="open", replay_count=1).count() == 10
     assert LogEntry.objects.filter(user=admin_user, change_message__startswith=f"Replayed in batch {batch.pk}: ").count() == 500
     assert ReplayRecord.objects.filter(dead_letter_id__in=ids, source="bulk", actor=admin_user).count() == 500
     page = admin_client.get(confirmed["Location"]).content.decode()
     assert "500 / 500" in page and 'id="batch-report"' in page and 'http-equiv="refresh"' not in page
+    # Failures first in the report, each with its topic, shop, error class and a link.
+    report = page[page.index('id="batch-report"'):]
+    first_row = report[report.index("<tr class="):report.index("</tr>", report.index("<tr class="))]
+    assert 'class="outcome-failed"' in first_row and "tests/flaky" in first_row and "RuntimeError" in first_row
+    assert "bulk-shop.myshopify.com" in first_row and "/admin/deadletters/deadletter/" in first_row
 
 
 def test_it_replays_up_to_the_inline_limit_within_the_request(admin_client, flaky_handler, settings):
@@ -77,11 +84,12 @@ def test_it_does_not_run_a_batch_twice(flaky_handler):
     dead_letters = bulk_dead_letters(5)
     flaky_handler.fail = False
     batch = ReplayBatch.start([d.pk for d in dead_letters], None, "five")
-    assert batch.run(budget_seconds=60) is True
+    assert batch_run.run(batch, budget_seconds=60) is True
     calls = flaky_handler.calls
     # A worker that died before writing any progress: the task runs again from the start.
-    ReplayBatch.objects.filter(pk=batch.pk).update(status="queued", done=0, ok=0, report=[])
-    batch.run(budget_seconds=60)
+    ReplayBatch.objects.filter(pk=batch.pk).update(status="queued", done=0, ok=0)
+    batch.items.all().delete()
+    batch_run.run(batch, budget_seconds=60)
     assert flaky_handler.calls == calls  # every item was resolved already: none runs twice
     batch.refresh_from_db()
     assert (batch.done, batch.ok, batch.skipped) == (5, 0, 5)
@@ -172,15 +180,15 @@ def test_it_keeps_its_progress_when_a_chunk_cannot_run_and_resumes_from_there(fl
     batch = ReplayBatch.start(ids, None, "six")
 
     with database_refuses_claims(ids[2:4]), pytest.raises(DatabaseError):
-        batch.run(budget_seconds=60)
+        batch_run.run(batch, budget_seconds=60)
     batch.refresh_from_db()
     # The first chunk is done and saved; nothing of the second was claimed.
     assert (batch.status, batch.done, batch.ok) == ("running", 2, 2)
     assert DeadLetter.objects.filter(pk__in=ids[2:], status="open").count() == 4
     # The task failed; once its lease lapses the batch is resumed where it stopped.
     ReplayBatch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert batch.run(budget_seconds=60) is True
+    assert batch_run.run(batch, budget_seconds=60) is True
     batch.refresh_from_db()
     assert (batch.status, batch.done, batch.ok, batch.skipped) == ("finished", 6, 6, 0)
-    assert [item["id"] for item in batch.report] == ids
+    assert list(batch.items.order_by("position").values_list("dead_letter_id", flat=True)) == ids
     assert DeadLetter.objects.filter(pk__in=ids, status="resolved", replay_count=1).count() == 6

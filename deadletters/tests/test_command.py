@@ -85,6 +85,64 @@ def test_it_cleans_up_old_resolved_ones_and_counts_on_dry_run():
     assert not DeadLetter.objects.filter(pk=old.pk).exists() and DeadLetter.objects.filter(pk=fresh.pk).exists()
 
 
+def batches(*args: str) -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("replay_batches", *args, stdout=out)
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_it_replays_all_as_a_batch_at_a_rate_and_exits_3_when_the_canary_fails(flaky_handler, settings):
+    from deadletters.batches import ReplayBatch
+
+    settings.DEADLETTER_BATCH_FAILURE_RATIO = 0
+    dead_letters = make_dead_letters(4)
+    flaky_handler.fail = False
+    flaky_handler.fail_orders = {dead_letters[0].event.payload["id"]}
+    code, out = run("--all", "--rate", "50", "--canary", "2")
+    batch = ReplayBatch.objects.get()
+    assert code == 3 and (batch.status, batch.done, batch.rate, batch.canary, batch.origin) == ("paused", 2, 50, 2, "command")
+    assert f"replay_batches resume {batch.pk}" in out
+    assert DeadLetter.objects.filter(pk__in=[d.pk for d in dead_letters[2:]], status="open").count() == 2
+
+    code, out = batches("list", "--active")
+    assert code == 0 and out.splitlines()[1].split("\t")[:4] == [str(batch.pk), "paused", "2", "4"]
+    assert batches("resume", str(batch.pk))[0] == 0
+    assert batches("pause", str(batch.pk), "--reason", "wait for the fix")[0] == 0  # queued: paused at once
+    batch.refresh_from_db()
+    assert batch.pause_reason == "wait for the fix"
+    code, out = batches("show", str(batch.pk))
+    assert code == 0 and "paused because\twait for the fix" in out and "the command line\tpaused" in out
+    assert batches("cancel", str(batch.pk))[0] == 0
+    assert batches("resume", str(batch.pk))[0] == 1  # cancelled: nothing to resume
+    assert DeadLetter.objects.filter(pk__in=[d.pk for d in dead_letters[2:]], status="open").count() == 2
+
+
+def test_it_refuses_a_bad_rate_an_unknown_destination_or_batch_with_exit_2():
+    make_dead_letters(1)
+    with pytest.raises(CommandError) as refused:
+        call_command("replay_deadletters", "--all", "--destination", "nowhere", stdout=StringIO())
+    assert refused.value.returncode == 2
+    # Argparse errors (exit 2 from a shell) name the argument. replay_batches' numbers sit
+    # in subcommands, which tests/test_command_arguments.py does not see: checked here.
+    for command, args, error in (
+        ("replay_deadletters", ("--all", "--canary", "-2"), "--canary: -2 is outside"),
+        ("replay_deadletters", ("--all", "--rate", "-1"), "--rate: '-1' is outside"),
+        ("replay_deadletters", ("--all", "--rate", "nan"), "--rate: 'nan' is outside"),
+        ("replay_batches", ("pause", "0"), "argument id: 0 is outside"),
+        ("replay_batches", ("resume", "٣"), "argument id: expected a whole number"),
+        ("replay_batches", ("list", "--limit", "0"), "argument --limit: 0 is outside"),
+    ):
+        with pytest.raises(CommandError, match=error):
+            call_command(command, *args, stdout=StringIO())
+    with pytest.raises(CommandError) as missing:
+        call_command("replay_batches", "pause", "999999", stdout=StringIO())
+    assert missing.value.returncode == 2
+    assert DeadLetter.objects.get().status == "open"
+
+
 def test_it_deletes_every_resolved_dead_letter_with_older_than_0_days():
     done, recent, still_open = make_dead_letters(3)
     done.resolve(None, "fixed")

@@ -16,11 +16,11 @@ from deadletters.tests.factories import make_dead_letters, staff_user
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:deadletters_deadletter_changelist")
-ACTIONS = ["replay", "replay_matching", "dry_run", "resolve", "ignore", "cleanup", "delete_selected"]
+ACTIONS = ["replay", "dry_run", "resolve", "ignore", "cleanup", "delete_selected"]
 ALLOWED = {
     "anonymous": set(),
     "viewer": set(),
-    "support": {"replay", "replay_matching", "dry_run", "resolve", "ignore"},
+    "support": {"replay", "dry_run", "resolve", "ignore"},
     "superuser": set(ACTIONS),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from playwright.sync_api import expect
 
 from deadletters.batches import ReplayBatch
@@ -149,10 +150,13 @@ def test_it_bulk_replays_a_filtered_set_in_the_background_and_shows_progress_to_
     expect(page.locator("#batch-failed")).to_have_text("1 failed again")
     report = page.locator("#batch-report tbody tr")
     expect(report).to_have_count(8)
-    # The report names the error's class, not its text (which can quote a customer).
+    # Failures first; the report names the error's class, not its text (which can quote a
+    # customer), and links the dead letter.
+    expect(report.first).to_contain_text("RuntimeError")
     failed_row = report.filter(has_text="RuntimeError")
     expect(failed_row).to_have_count(1)
     expect(failed_row.get_by_role("link")).to_have_text(str(scene.dead_letter(1003).pk))
+    expect(page.locator("#batch-badge")).to_have_text("some failed")
     screenshot("batch-progress")
 
     batch = ReplayBatch.objects.get()
@@ -226,3 +230,7 @@ def test_it_resolves_with_a_note_and_asks_for_the_note_when_empty(live_server, s
     expect(page.locator(".field-resolved_by_name a")).to_have_count(0)  # a name, not a link Support cannot open
     page.get_by_role("link", name="History").click()
     expect(page.locator("#change-history")).to_contain_text("Resolved with a note.")  # the note stays on the dead letter
+    expect(page.locator("#change-history")).not_to_contain_text("Scopes re-granted")
+    # The log line names the dead letter (and points at it); the note is on its page above.
+    entry = LogEntry.objects.get(object_id=str(dead_letter.pk), change_message="Resolved with a note.")
+    assert entry.object_repr == str(DeadLetter.objects.get(pk=dead_letter.pk))

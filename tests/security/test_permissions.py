@@ -19,7 +19,7 @@ ROLES = ["anonymous", "nonstaff", "staff_no_perms", "viewer", "support", "superu
 # HOOK: the admin actions Support may run, by name (the dead-letter admin's replay, dry
 # run, resolve and ignore); every other action (cleanup, routing, django-q2's resubmit,
 # delete) must be hidden from Support. Viewer sees none.
-SUPPORT_ACTIONS: set[str] = {"replay", "replay_matching", "dry_run", "resolve", "ignore", "reopen"}
+SUPPORT_ACTIONS: set[str] = {"replay", "dry_run", "resolve", "ignore", "reopen"}
 
 
 @pytest.mark.django_db

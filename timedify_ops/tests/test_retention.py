@@ -62,7 +62,8 @@ def test_it_keeps_what_dead_letters_need_and_frees_events_of_cleaned_dead_letter
     remaining = set(WebhookEvent.objects.values_list("pk", flat=True))
     assert remaining == {open_event.pk, replaying_event.pk, resolved_long_ago.pk, resolved_recently.pk}
     assert DeadLetter.objects.filter(pk=old_dl.pk).exists()
-    assert run.details["deleted"] == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 0, "webhooks.EventSubject": 0}
+    assert run.details["deleted"] == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 0, "webhooks.EventSubject": 0,
+                                      "webhooks.PayloadRevision": 0}
     assert run.details["kept_past_window"] == 4
     assert run.details["kept_for_open_dead_letters"] == 2
 
@@ -72,7 +73,8 @@ def test_it_keeps_what_dead_letters_need_and_frees_events_of_cleaned_dead_letter
     remaining = set(WebhookEvent.objects.values_list("pk", flat=True))
     assert remaining == {open_event.pk, replaying_event.pk, resolved_recently.pk}
     assert EventAttempt.objects.filter(event=open_event).count() == 5
-    assert run.details["deleted"] == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 0, "webhooks.EventSubject": 0}
+    assert run.details["deleted"] == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 0, "webhooks.EventSubject": 0,
+                                      "webhooks.PayloadRevision": 0}
     assert plain.pk not in remaining
 
 
@@ -98,7 +100,8 @@ def test_it_rechecks_a_stale_selection_in_the_delete_itself():
 
     result = WebhookEvent.objects.filter(pk__in=[pinned.pk, received.pk, processing.pk, plain.pk]).delete_in_batches(10)
 
-    assert result.deleted == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 1, "webhooks.EventSubject": 0}
+    assert result.deleted == {"webhooks.WebhookEvent": 1, "webhooks.EventAttempt": 1, "webhooks.EventSubject": 0,
+                              "webhooks.PayloadRevision": 0}
     assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {pinned.pk, received.pk, processing.pk}
     assert EventAttempt.objects.filter(event_id__in=[pinned.pk, processing.pk]).count() == 3
 

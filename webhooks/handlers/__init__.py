@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from webhooks.models import Shop, WebhookEvent
+    from webhooks.models import ForwardDestination, Shop, WebhookEvent
 
 
 @dataclass
@@ -31,6 +31,9 @@ class HandlerContext:
     # A dry run executes inside a transaction that is rolled back; a handler that talks
     # to the outside world must not do so when this is set.
     dry_run: bool = False
+    # A replay to another destination (a ForwardDestination): forwarding handlers send
+    # there instead of their route's destination.
+    destination: ForwardDestination | None = None
 
 
 HandlerFunc = Callable[[HandlerContext], "str | None"]

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def forward_to_route(ctx: HandlerContext) -> str:
-    dest = forwarding.route_for(ctx.event)
+    dest = ctx.destination or forwarding.route_for(ctx.event)
     if dest is None:  # the route was removed between resolve and run
         raise forwarding.ForwardFailed(f"no forward route for {ctx.event.topic} any more")
     return forwarding.forward(ctx, dest)

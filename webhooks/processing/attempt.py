@@ -115,7 +115,7 @@ Settle = Callable[[WebhookEvent, AttemptResult], None]
 
 def run_attempt(
     event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
-    settle: Settle, shops: dict[str, Shop] | None = None, record: Recorder = None,
+    settle: Settle, shops: dict[str, Shop] | None = None, record: Recorder = None, destination: Any = None,
 ) -> AttemptResult:
     """Run the handler once. On success its work, the processed status and the attempt row
     commit in one transaction; on failure the handler's work is rolled back and the attempt
@@ -127,7 +127,7 @@ def run_attempt(
     shop = shop_for(event, shops)
     # The event is linked to its shop by the UPDATE that records the outcome, whichever it is.
     link: dict[str, Any] = {"shop": shop} if shop is not None and event.shop_id != shop.pk else {}
-    ctx = handlers.HandlerContext(event=event, shop=shop, attempt=number)
+    ctx = handlers.HandlerContext(event=event, shop=shop, attempt=number, destination=destination)
     t0 = time.perf_counter()
     raised: BaseException | None = None
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,17 +35,18 @@ def _back_to_dead(event: WebhookEvent, result: AttemptResult) -> None:
 
 def _replay_one(
     event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
-    shops: dict[str, Shop] | None = None, record: Recorder = None,
+    shops: dict[str, Shop] | None = None, record: Recorder = None, destination: Any = None,
 ) -> AttemptResult | None:
     try:
-        return run_attempt(event, func, lease, trigger, settle=_back_to_dead, shops=shops, record=record)
+        return run_attempt(event, func, lease, trigger, settle=_back_to_dead, shops=shops, record=record,
+                           destination=destination)
     except LostClaim:
         return None
 
 
 def replay_claimed(
     events: list[WebhookEvent], lease: datetime, *, trigger: str = "replay",
-    then: Callable[[dict[int, AttemptResult | None]], None] | None = None,
+    then: Callable[[dict[int, AttemptResult | None]], None] | None = None, destination: Any = None,
 ) -> dict[int, AttemptResult | None]:
     """One attempt for each of these events, claimed with `lease`. Returns each event's result by pk, None where the claim was
     lost to someone else meanwhile.
@@ -55,6 +57,8 @@ def replay_claimed(
     `then(results)`, the caller's own bookkeeping, which commits together with them. An
     exception outside a handler rolls the whole transaction back and propagates: the events
     stay claimed until the caller gives them back (`release`) or their lease lapses.
+    `destination`: a ForwardDestination that forwarding handlers send to instead (a replay
+    to another destination).
     """
     results: dict[int, AttemptResult | None] = {}
     # Routing depends on the provider and topic only: resolved once for each of them.
@@ -67,7 +71,7 @@ def replay_claimed(
         func = funcs[event.pk]
         if func is not None and not handlers.is_atomic(func):
             with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
-                results[event.pk] = _replay_one(event, func, lease, trigger)
+                results[event.pk] = _replay_one(event, func, lease, trigger, destination=destination)
     with transaction.atomic():
         domains = {e.shop_domain for e in events if e.pk not in results and e.provider == "shopify" and e.shop_domain}
         shops = {shop.domain: shop for shop in Shop.objects.filter(domain__in=domains)} if domains else {}
@@ -83,7 +87,9 @@ def replay_claimed(
                         outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic"
                     ) if ignore(event, trigger, lease) else None
                 else:
-                    results[event.pk] = _replay_one(event, func, lease, trigger, shops=shops, record=rows.append)
+                    results[event.pk] = _replay_one(
+                        event, func, lease, trigger, shops=shops, record=rows.append, destination=destination
+                    )
         EventAttempt.objects.bulk_create(rows)
         if then is not None:
             then(results)

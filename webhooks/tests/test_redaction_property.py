@@ -21,6 +21,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deadletters import batch_run
 from deadletters.batches import ReplayBatch
 from deadletters.models import DeadLetter
 from deadletters.tests.test_admin_actions import run_action
@@ -196,4 +197,4 @@ def work_through_the_admin(admin_client: Any, victim: Person) -> None:
     run_action(admin_client, "resolve", letters[-1:], note=f"asked {victim.email} to call {victim.phone}")
     open_ids = list(DeadLetter.objects.filter(shop_domain=SHOP, status="open").values_list("pk", flat=True))
     batch = ReplayBatch.start(open_ids, None, f"replay of {len(open_ids)} dead letters")
-    assert batch.run(budget_seconds=60)
+    assert batch_run.run(batch, budget_seconds=60)

@@ -1,10 +1,17 @@
 """List, replay, dry-run and clean up dead letters from the command line.
 
+Replays (--all or IDs) run as a replay batch in this process, at --rate (default
+DEADLETTER_BATCH_RATE) with an optional --canary: `replay_batches pause|resume|cancel ID`
+steers it from anywhere, and the admin shows it. With --background the worker cluster runs
+it instead. If this process dies, the sweeper hands the batch to the cluster.
+
 Exit codes:
   0  every replay succeeded (or nothing to do; --list and --cleanup always 0)
   1  at least one replay failed again (or a dry run predicts a failure)
-  2  bad usage: no mode given, a number out of range, or an ID that is not a dead letter
-     (nothing is replayed or deleted)
+  2  bad usage: no mode given, a number out of range, an ID that is not a dead letter, a bad
+     --rate or --destination (nothing is replayed or deleted)
+  3  the batch paused (its canary failed, the automatic pause tripped, or someone paused it)
+  4  the batch was cancelled
 Output is a rich table and a progress bar on a terminal, plain tab-separated lines otherwise.
 """
 
@@ -17,10 +24,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from deadletters import batch_run
+from deadletters.batches import FAILED_OUTCOMES, BatchItem, BatchOrigin, BatchStatus, ReplayBatch, default_rate
 from deadletters.models import DeadLetter, ReplayOutcome
-from deadletters.replay import replay_chunks
 from webhooks import textsafe
-from webhooks.arguments import MAX_DAYS, MAX_ID, whole
+from webhooks.arguments import MAX_DAYS, MAX_ID, rate, whole
+from webhooks.models import ForwardDestination
 
 FAILED = {ReplayOutcome.FAILED, ReplayOutcome.DEFERRED}
 
@@ -46,6 +55,17 @@ class Command(BaseCommand):
                             help="Replays run rolled back (nothing changes); --cleanup only counts.")
         parser.add_argument("--limit", type=whole(1, 100_000), default=1000,
                             help="With --list: at most this many rows, 1 to 100000 (default 1000).")
+        parser.add_argument("--rate", type=rate(10_000), default=None,
+                            help="Replays started per second at most, 0 to 10000 "
+                                 "(default DEADLETTER_BATCH_RATE; 0: as fast as possible).")
+        parser.add_argument("--canary", type=whole(0, 1_000_000), default=0,
+                            help="Replay the first N alone, 0 to 1000000 (default 0: none); if any fails, the batch pauses (exit 3).")
+        parser.add_argument("--destination", default="",
+                            help="Send forwarded topics to this forward destination (id or name) instead of their route's.")
+        parser.add_argument("--include-superseded", action="store_true",
+                            help="Also replay dead letters a newer processed delivery superseded (default: resolve them).")
+        parser.add_argument("--background", action="store_true",
+                            help="Hand the batch to the worker cluster and exit at once (prints its id).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.tty = self.stdout.isatty()
@@ -57,19 +77,51 @@ class Command(BaseCommand):
         elif options["cleanup"]:
             days = options["older_than_days"]
             self.cleanup(settings.DEADLETTER_RETENTION_DAYS if days is None else days, options["dry_run"])
-        else:
-            # A dry run reads each event; a replay needs the ids only (it claims and reads in chunks).
-            rows = DeadLetter.objects.select_related("event") if options["dry_run"] else DeadLetter.objects.only("pk")
-            if options["all"]:
-                dead_letters = list(rows.replayable().order_by("created_at"))
-            else:
-                found = {d.pk: d for d in rows.filter(pk__in=options["ids"])}
-                missing = [i for i in options["ids"] if i not in found]
-                if missing:
-                    raise CommandError(f"no dead letter with id {', '.join(map(str, missing))}", returncode=2)
-                dead_letters = [found[i] for i in options["ids"]]
-            if self.replay(dead_letters, options["dry_run"]):
+        elif options["dry_run"]:
+            dead_letters = self.chosen(options, DeadLetter.objects.select_related("event"))
+            if self.dry_run(dead_letters):
                 sys.exit(1)
+        else:
+            rate, destination = self.pace(options)
+            ids = [d.pk for d in self.chosen(options, DeadLetter.objects.only("pk"))]
+            if not ids:
+                self.summary("replayed 0: nothing to replay")
+                return
+            what = "every open dead letter" if options["all"] else f"{len(ids)} dead letter(s) by id"
+            batch = ReplayBatch.start(
+                ids, None, f"Replay of {what} from the command line", source="command", rate=rate,
+                canary=options["canary"], origin=BatchOrigin.COMMAND, destination=destination, enqueue=options["background"],
+                include_superseded=options["include_superseded"],
+            )
+            if options["background"]:
+                self.summary(f"replay batch {batch.pk} queued: {len(ids)} dead letter(s)")
+                return
+            code = self.replay(batch)
+            if code:
+                sys.exit(code)
+
+    def chosen(self, options: dict[str, Any], rows: Any) -> list[DeadLetter]:
+        if options["all"]:
+            return list(rows.replayable().order_by("created_at"))
+        found = {d.pk: d for d in rows.filter(pk__in=options["ids"])}
+        missing = [i for i in options["ids"] if i not in found]
+        if missing:
+            raise CommandError(f"no dead letter with id {', '.join(map(str, missing))}", returncode=2)
+        return [found[i] for i in options["ids"]]
+
+    def pace(self, options: dict[str, Any]) -> tuple[float | None, ForwardDestination | None]:
+        """The rate and --destination, checked before anything runs."""
+        rate = default_rate() if options["rate"] is None else options["rate"]
+        destination = None
+        if options["destination"]:
+            name = options["destination"]
+            found = ForwardDestination.objects.filter(name=name)
+            if name.isdigit():
+                found = found | ForwardDestination.objects.filter(pk=int(name))
+            destination = found.first()
+            if destination is None:
+                raise CommandError(f"no forward destination named {name!r}", returncode=2)
+        return (rate or None), destination
 
     def list_open(self, limit: int) -> None:
         rows = list(DeadLetter.objects.unresolved().order_by("created_at")[:limit])
@@ -96,46 +148,65 @@ class Command(BaseCommand):
                 )
         self.summary(f"{len(rows)} open dead letter(s)")
 
-    def replay(self, dead_letters: list[DeadLetter], dry_run: bool) -> bool:
-        """Replay (or dry-run) each; returns True when any failed. Replays go in chunks
-        (deadletters.replay), a line per dead letter as each chunk is committed."""
-        counts = {"ok": 0, "failed": 0, "skipped": 0}
-        progress = None
-        if self.tty and dead_letters:
-            from rich.console import Console
-            from rich.progress import Progress
+    def progress(self, total: int, label: str) -> Any:
+        if not (self.tty and total):
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
 
-            progress = Progress(console=Console(file=cast(IO[str], self.stdout._out)))
-            task = progress.add_task("dry run" if dry_run else "replaying", total=len(dead_letters))
-            progress.start()
+        progress = Progress(console=Console(file=cast(IO[str], self.stdout._out)))
+        progress.add_task(label, total=total)
+        progress.start()
+        return progress
 
-        def report(dead_letter_id: int, outcome: str, error: str) -> None:
-            bucket = "failed" if outcome in FAILED else "skipped" if outcome == ReplayOutcome.SKIPPED else "ok"
-            counts[bucket] += 1
-            line = f"{dead_letter_id}\t{outcome}\t{one_line(error)}"
-            if progress is not None:
-                progress.console.print(line, markup=False, highlight=False)
-                progress.advance(task)
-            else:
-                self.stdout.write(line)
+    def line(self, progress: Any, text: str) -> None:
+        if progress is not None:
+            progress.console.print(text, markup=False, highlight=False)
+            progress.advance(progress.task_ids[0])
+        else:
+            self.stdout.write(text)
+
+    def replay(self, batch: ReplayBatch) -> int:
+        """Run the batch here, a line per dead letter as each chunk is committed; the exit code."""
+        progress = self.progress(batch.total, f"replaying (batch {batch.pk})")
+
+        def report(items: list[BatchItem]) -> None:
+            for item in items:
+                why = item.error_class if item.outcome in FAILED_OUTCOMES else item.error
+                self.line(progress, f"{item.dead_letter_id}\t{item.outcome}\t{one_line(why)}")
 
         try:
-            if dry_run:
-                for d in dead_letters:
-                    try:
-                        record = d.dry_run(None, source="command")
-                        report(d.pk, record.outcome, record.error.split("\n", 1)[0])
-                    except Exception as exc:  # noqa: BLE001 - count it and carry on
-                        report(d.pk, ReplayOutcome.FAILED, f"{type(exc).__name__}: {exc}")
-            else:
-                for records in replay_chunks([d.pk for d in dead_letters], None, source="command"):
-                    for record in records:
-                        report(record.dead_letter_id, record.outcome, record.error.split("\n", 1)[0])
+            while not batch_run.run(batch, on_items=report):
+                pass  # a run's time is up: this process goes on with the next one
         finally:
             if progress is not None:
                 progress.stop()
-        verb = "dry-ran" if dry_run else "replayed"
-        self.summary(f"{verb} {len(dead_letters)}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
+        self.summary(f"batch {batch.pk} {batch.get_status_display().lower()}: replayed {batch.done} of {batch.total}: "
+                     f"{batch.ok} ok, {batch.failed} failed, {batch.skipped} skipped, {batch.superseded} superseded")
+        if batch.status == BatchStatus.PAUSED:
+            self.summary(f"paused: {batch.pause_reason}; `replay_batches resume {batch.pk}` goes on")
+            return 3
+        if batch.status == BatchStatus.CANCELLED:
+            return 4
+        return 1 if batch.failed else 0
+
+    def dry_run(self, dead_letters: list[DeadLetter]) -> bool:
+        """Dry-run each; returns True when any would fail."""
+        counts = {"ok": 0, "failed": 0, "skipped": 0}
+        progress = self.progress(len(dead_letters), "dry run")
+        try:
+            for d in dead_letters:
+                try:
+                    record = d.dry_run(None, source="command")
+                    outcome, error = record.outcome, record.error.split("\n", 1)[0]
+                except Exception as exc:  # noqa: BLE001 - count it and carry on
+                    outcome, error = ReplayOutcome.FAILED, f"{type(exc).__name__}: {exc}"
+                counts["failed" if outcome in FAILED else "skipped" if outcome == ReplayOutcome.SKIPPED else "ok"] += 1
+                self.line(progress, f"{d.pk}\t{outcome}\t{one_line(error)}")
+        finally:
+            if progress is not None:
+                progress.stop()
+        self.summary(f"dry-ran {len(dead_letters)}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
         return counts["failed"] > 0
 
     def cleanup(self, days: int, dry_run: bool) -> None:
