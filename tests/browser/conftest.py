@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser.scene import build
+
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
 # synchronous and safe (the live server answers from its own thread).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -174,3 +176,16 @@ def deliver_live(live_server: Any) -> Callable[..., int]:
         return WebhookEvent.objects.get(webhook_id=headers["X-Shopify-Webhook-Id"]).pk
 
     return post
+
+
+@pytest.fixture
+def scene(flaky: Any, deliver_live: Callable[..., int]) -> Any:
+    """The dead letters of tests/browser/scene.py, delivered through the live server."""
+    return build(deliver_live)
+
+
+@pytest.fixture
+def support(page: Any, login: Callable[[str], Any], staff: Callable[[str, str], Any]) -> Any:
+    """A page logged in as a member of the Support group."""
+    staff("sam-support", "Support")
+    return login("sam-support")

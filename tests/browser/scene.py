@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from deadletters.models import DeadLetter
 from deadletters.tests.factories import TOPIC, run_queued_tasks
@@ -44,3 +45,9 @@ def build(deliver: Callable[..., int]) -> Scene:
         scene.dead[order] = DeadLetter.objects.get(event_id=event_id, status="open")
     scene.dead[8] = DeadLetter.objects.get(event_id=broken, status="open")
     return scene
+
+
+def search(page: Any, term: str) -> None:
+    """What support staff type into the changelist's search box."""
+    page.fill("#searchbar", term)
+    page.press("#searchbar", "Enter")

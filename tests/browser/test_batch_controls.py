@@ -3,7 +3,6 @@ then pause, resume and cancel from the batch's page and from the list of batches
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect
 
 from deadletters import batch_run
@@ -13,12 +12,6 @@ from deadletters.tests.factories import bulk_dead_letters
 from tests.browser.scene import CHANGELIST
 
 BATCHES = "/admin/deadletters/replaybatch/"
-
-
-@pytest.fixture
-def support(page, login, staff):
-    staff("sam-support", "Support")
-    return login("sam-support")
 
 
 def test_it_sets_a_rate_and_a_canary_then_pauses_resumes_and_cancels(live_server, support, flaky, settings, screenshot):

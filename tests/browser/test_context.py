@@ -7,24 +7,12 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from playwright.sync_api import expect
 
 from deadletters.models import DeadLetter
-from tests.browser.scene import ACME, CHANGELIST, build
+from tests.browser.scene import ACME, CHANGELIST
 
 ROWS = "#result_list tbody tr"
-
-
-@pytest.fixture
-def scene(flaky, deliver_live):
-    return build(deliver_live)
-
-
-@pytest.fixture
-def support(page, login, staff):
-    staff("sam-support", "Support")
-    return login("sam-support")
 
 
 def query_of(url: str) -> dict[str, list[str]]:

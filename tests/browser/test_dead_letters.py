@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from django.contrib.admin.models import LogEntry
 from playwright.sync_api import expect
 
 from deadletters.batches import ReplayBatch
 from deadletters.models import DeadLetter
 from deadletters.tests.factories import TOPIC, run_queued_tasks
-from tests.browser.scene import ACME, CHANGELIST, NORTH, build
+from tests.browser.scene import ACME, CHANGELIST, NORTH, search
 from webhooks.models import WebhookEvent
 
 ROWS = "#result_list tbody tr"
-
-
-@pytest.fixture
-def scene(flaky, deliver_live):
-    return build(deliver_live)
-
-
-@pytest.fixture
-def support(page, login, staff):
-    staff("sam-support", "Support")
-    return login("sam-support")
-
-
-def search(page, term):
-    """What support staff type into the changelist's search box."""
-    page.fill("#searchbar", term)
-    page.press("#searchbar", "Enter")
 
 
 def test_it_finds_a_shops_dead_letters_by_search_and_narrows_by_filter(live_server, scene, support, screenshot):

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from deadletters.models import DeadLetter
 from deadletters.tests.factories import run_queued_tasks
-from tests.browser.scene import CHANGELIST, build
+from tests.browser.scene import CHANGELIST, build, search
 from webhooks.models import Shop
 
 ROWS = "#result_list tbody tr"
@@ -31,17 +31,6 @@ def scene(flaky, deliver_live, settings):
                   "line_items": [{"sku": "XYZ-9"}]}, topic="orders/create", shop=BLUEBIRD)
     assert run_queued_tasks() == 2
     return built
-
-
-@pytest.fixture
-def support(page, login, staff):
-    staff("sam-support", "Support")
-    return login("sam-support")
-
-
-def search(page, term):
-    page.fill("#searchbar", term)
-    page.press("#searchbar", "Enter")
 
 
 def test_it_finds_a_dead_letter_by_order_name_e_mail_and_a_field(live_server, scene, support, screenshot):

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SCREENSHOTS
-from tests.browser.scene import CHANGELIST, build
+from tests.browser.scene import CHANGELIST
 from timedify_ops import jobs
 from timedify_ops.schedules import setup_schedules
 
@@ -33,11 +33,6 @@ def shoot(page: Any, name: str, width: float, height: float, top: float = 0) -> 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True,
                     clip={"x": 0, "y": top, "width": width, "height": height})
-
-
-@pytest.fixture
-def scene(flaky, deliver_live):
-    return build(deliver_live)
 
 
 @pytest.mark.parametrize("mode", ["light", "dark", "dark-by-toggle"])

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.scene import ACME, CHANGELIST, NORTH, build
+from tests.browser.scene import ACME, CHANGELIST, NORTH
 from webhooks.models import Shop
 
 VIEWPORT_HEIGHT = 900
-
-
-@pytest.fixture
-def scene(flaky, deliver_live):
-    return build(deliver_live)
-
-
-@pytest.fixture
-def support(page, login, staff):
-    staff("sam-support", "Support")
-    return login("sam-support")
 
 
 def test_it_shows_what_happened_above_the_fold_with_a_replay_verdict(live_server, scene, support, screenshot):
