@@ -36,6 +36,6 @@ def replay_edited(dead_letter: DeadLetter, payload: Any, reason: str, actor: Act
             reason=textsafe.for_field(PayloadRevision, "reason", reason), created_by=_user_or_none(actor),
         )
     records = replay_chunk([dead_letter.pk], actor, source="edit", revision=revision,
-                           log=f"Edited the payload (revision {number}: {reason[:100]}) and replayed")
+                           log=f"Edited the payload (revision {number}) and replayed")
     dead_letter.refresh_from_db()
     return records[0]

@@ -27,6 +27,8 @@ from django.http import HttpRequest
 
 from webhooks import jsonwalk, textsafe
 
+NOT_AN_OBJECT = "body must be a JSON object"
+
 
 class Refusal(Exception):
     """A delivery answered with `status` and counted as rejected under `reason`."""
@@ -137,7 +139,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     except RecursionError:  # the parser recurses per level: far deeper than any limit
         raise too_deep from None
     if not isinstance(payload, dict):
-        raise Refusal(400, "bad_json", "body must be a JSON object")
+        raise Refusal(400, "bad_json", NOT_AN_OBJECT)
     # Fewer brackets than the limit cannot nest deeper than it: most deliveries skip the walk.
     if text.count("{") + text.count("[") > depth_limit and jsonwalk.depth(payload) > depth_limit:
         raise too_deep

@@ -50,7 +50,9 @@ class FieldTerm:
 def parse_field(text: str) -> FieldTerm | None:
     """`line_items.sku:ABC-1` -> FieldTerm(("line_items", "sku"), "ABC-1"); None otherwise."""
     match = _FIELD.match(text.strip())
-    if match is None:
+    # A control character (NUL above all) is in no payload value we store, and PostgreSQL
+    # refuses it inside a jsonpath: no field search, the term is searched as text instead.
+    if match is None or not match["value"].isprintable():
         return None
     return FieldTerm(tuple(match["path"].split(".")), match["value"].strip())
 

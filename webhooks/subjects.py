@@ -82,7 +82,7 @@ def normalise(kind: str, value: Any) -> str | None:
         text = text.lower()
         return text if "@" in text else None
     if kind == PHONE:
-        digits = "".join(ch for ch in text if ch.isdigit())
+        digits = "".join(ch for ch in text if ch in "0123456789")
         return digits[-PHONE_DIGITS:] or None
     if kind == ORDER_NAME:
         name = text.lower().lstrip("#").strip()
@@ -163,7 +163,7 @@ def guess(text: str) -> list[tuple[str, str]]:
     match = _GID.match(text)
     if match:
         return [(CUSTOMER_ID, match.group(1)), (ORDER_ID, match.group(1))]
-    if text.isdigit():
+    if text.isascii() and text.isdecimal():
         return [(ORDER_ID, text), (CUSTOMER_ID, text), (ORDER_NAME, text)]
     value = normalise(ORDER_NAME, text)
     return [(ORDER_NAME, value)] if value else []

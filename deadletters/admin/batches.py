@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -107,7 +108,9 @@ class ReplayBatchAdmin(ReadOnlyAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        batch = get_object_or_404(ReplayBatch, pk=object_id)
+        batch = self.get_object(request, unquote(object_id))
+        if batch is None:  # a stale link or a typed id: Django's own "doesn't exist" message
+            return super().change_view(request, object_id, form_url, extra_context)
         items, counts = report(batch, {k: request.GET.get(k, "") for k in ("outcome", "topic", "shop")})
         extra = {
             "batch_badge": badge(batch), "controls": controls_for(batch) if self.has_control_permission(request) else [],

@@ -7,6 +7,7 @@ acts on exactly what the operator saw, not on whatever matches the filter a minu
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django import forms
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.core import signing
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -41,11 +43,30 @@ def thaw(token: str, purpose: str) -> list[int] | None:
     return [int(i) for i in ids] if isinstance(ids, list) else None
 
 
+# Confirmations that run handlers: each token starts its work once. (Resolve, ignore and
+# clean-up act only on what is still in the state they change, so a second post is a no-op.)
+ONE_TIME = frozenset({"replay", "replay_group", "replay_matching_page"})
+
+
 def confirmed_ids(request: HttpRequest, purpose: str) -> list[int] | None:
-    """On the confirming POST (post=yes), the frozen ids; else None."""
+    """On the confirming POST (post=yes), the frozen ids; else None. A token is good for
+    one confirmation: a double click or a resubmitted form finds it used (the cache is
+    shared by every web worker: the database's or Redis), so one confirmation never starts
+    the same work twice."""
     if request.method != "POST" or request.POST.get("post") != "yes":
         return None
-    return thaw(request.POST.get("ids_token", ""), purpose)
+    # Asked more than once while one request is handled: the token is used once, the
+    # answer remembered for the rest of the request.
+    answers: dict[str, list[int] | None] = request.__dict__.setdefault("_deadletters_confirmed", {})
+    if purpose not in answers:
+        token = request.POST.get("ids_token", "")
+        ids = thaw(token, purpose)
+        key = f"deadletters.confirmed:{hashlib.sha256(token.encode()).hexdigest()}"
+        if ids is not None and purpose in ONE_TIME and not cache.add(key, True, TOKEN_MAX_AGE):
+            messages.warning(request, "That confirmation was already used: nothing was done again.")
+            ids = None
+        answers[purpose] = ids
+    return answers[purpose]
 
 
 def list_url(request: HttpRequest) -> str:

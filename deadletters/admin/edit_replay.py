@@ -9,13 +9,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from deadletters.edit import replay_edited
 from deadletters.models import DeadLetter
+from webhooks import intake
 from webhooks.revisions import PayloadRevision, diff
 
 PERMISSION = "webhooks.edit_and_replay"
@@ -33,17 +34,21 @@ def parse(text: str) -> tuple[Any, str]:
     if len(text) > MAX_PAYLOAD_CHARS:
         return None, f"The payload is longer than {MAX_PAYLOAD_CHARS:,} characters."
     try:
-        payload = json.loads(text)
-    except ValueError as exc:
-        return None, f"This is not valid JSON: {exc}."
-    if not isinstance(payload, dict):
-        return None, "The payload must be a JSON object ({...}), as Shopify sends it."
+        # The intake's own rules: an object, no NaN or Infinity, the nesting limit, NUL and
+        # lone surrogates replaced. What a delivery could not carry, an edit cannot either.
+        payload = intake.parse_json_object(text.encode("utf-8", "replace"))
+    except intake.Refusal as exc:
+        if exc.message == intake.NOT_AN_OBJECT:
+            return None, "The payload must be a JSON object ({...}), as Shopify sends it."
+        return None, f"This is not valid JSON: {exc.message}."
     return payload, ""
 
 
 def edit_and_replay(modeladmin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     if not may_edit(request):
         raise PermissionDenied
+    if not (object_id.isascii() and object_id.isdecimal()):
+        raise Http404("no such dead letter")
     dead_letter = get_object_or_404(DeadLetter.objects.select_related("event"), pk=object_id)
     page = reverse("admin:deadletters_deadletter_change", args=[dead_letter.pk])
     received = dead_letter.event.payload

@@ -192,3 +192,16 @@ def test_it_keeps_its_progress_when_a_chunk_cannot_run_and_resumes_from_there(fl
     assert (batch.status, batch.done, batch.ok, batch.skipped) == ("finished", 6, 6, 0)
     assert list(batch.items.order_by("position").values_list("dead_letter_id", flat=True)) == ids
     assert DeadLetter.objects.filter(pk__in=ids, status="resolved", replay_count=1).count() == 6
+
+
+def test_it_starts_one_batch_for_one_confirmation_however_often_it_is_posted(admin_client, flaky_handler, settings):
+    """A double click, or the browser resubmitting the confirmed form: one batch, and a
+    message that nothing was done again."""
+    settings.DEADLETTER_INLINE_REPLAY_LIMIT = 1
+    ids = [d.pk for d in make_dead_letters(2)]
+    first = admin_client.post(CHANGELIST, {"action": "replay", "_selected_action": ids})
+    confirmed = {"action": "replay", "_selected_action": ids, "post": "yes", "ids_token": first.context["ids_token"]}
+    admin_client.post(CHANGELIST, confirmed)
+    again = admin_client.post(CHANGELIST, confirmed, follow=True)
+    assert ReplayBatch.objects.count() == 1
+    assert "already used" in again.content.decode()

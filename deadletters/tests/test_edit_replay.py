@@ -76,6 +76,11 @@ def test_it_shows_the_diff_and_replays_on_the_revision_leaving_the_received_payl
     assert EventAttempt.objects.filter(event_id=dead_letter.event_id, trigger="revision 1", outcome="ok").exists()
     history = admin_client.get(reverse("admin:deadletters_deadletter_change", args=[dead_letter.pk])).content.decode()
     assert "replay on payload revision 1" in history
+    # The reason is free text (it may quote a customer): kept on the revision, not logged.
+    from django.contrib.admin.models import LogEntry
+
+    logged = " ".join(LogEntry.objects.values_list("change_message", flat=True))
+    assert "Edited the payload (revision 1)" in logged and "wrong order id" not in logged
 
 
 @hsettings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -114,3 +119,20 @@ def test_privacy_requests_cover_revisions(flaky_handler):
     deletion = WebhookEvent.objects.filter(pk=dead_letter.event_id).delete_in_batches(10)
     assert deletion.deleted["webhooks.PayloadRevision"] == 1  # retention takes them with the event
     assert not PayloadRevision.objects.exists()
+
+
+@pytest.mark.parametrize("text", ['{"total": NaN}', '{"a": Infinity}', "[1, 2]", '{"a": ' * 300 + "1" + "}" * 300])
+def test_it_refuses_what_a_delivery_could_not_carry(admin_client, text):
+    """The intake's rules apply to an edited payload: no NaN or Infinity (no database stores
+    them), an object, and the nesting limit; an answer in words, never a 500."""
+    dead_letter = make_dead_letters()[0]
+    page = admin_client.post(edit_url(dead_letter), {"payload": text, "reason": "r", "replay": "1"})
+    assert page.status_code == 200
+    assert "This is not valid JSON" in page.content.decode() or "must be a JSON object" in page.content.decode()
+    assert not PayloadRevision.objects.exists()
+
+
+def test_it_answers_a_typed_id_that_is_no_number_with_not_found(admin_client):
+    assert admin_client.get("/admin/deadletters/deadletter/abc/edit-replay/").status_code == 404
+    batch_page = admin_client.get("/admin/deadletters/replaybatch/abc/change/")
+    assert batch_page.status_code == 302  # Django's own "doesn't exist" message on the list

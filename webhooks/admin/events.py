@@ -114,7 +114,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         match = Q(webhook_id=term) | Q(event_id=term) | Q(shop_domain=domain) | Q(shop_domain__startswith=domain)
         if ids:
             match |= Q(pk__in=ids)
-        if term.isdigit():
+        if term.isascii() and term.isdecimal():  # "²" is a digit int() refuses
             match |= Q(pk=int(term))
         return queryset.filter(match), False
 

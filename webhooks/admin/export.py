@@ -14,14 +14,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
-PERMISSION = "webhooks.view_customerdataexport"
+# The permission that guards a customer data export: a list export carries payloads, so
+# it needs the same one (granted to no group by default; docs/handlers.md).
+PERMISSION = "webhooks.download_customerdataexport"
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 CHUNK = 2000
 # A spreadsheet runs a cell that starts with one of these as a formula.
@@ -69,14 +73,21 @@ def json_lines(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterato
         yield json.dumps(dict(zip(headers, row, strict=True)), ensure_ascii=False, default=str) + "\n"
 
 
-def download(modeladmin: Any, request: HttpRequest, fmt: str, columns: Sequence[tuple[str, str]]) -> StreamingHttpResponse:
+def download(
+    modeladmin: Any, request: HttpRequest, fmt: str, columns: Sequence[tuple[str, str]]
+) -> StreamingHttpResponse | HttpResponseRedirect:
     """The changelist's own queryset (filters, search, order) as `fmt`; `columns` are
     (header, field path) pairs."""
     if not allowed(request):
         raise PermissionDenied
     if fmt not in FORMATS:
         raise Http404(f"no export format {fmt!r}")
-    queryset = modeladmin.get_changelist_instance(request).get_queryset(request)
+    try:
+        queryset = modeladmin.get_changelist_instance(request).get_queryset(request)
+    except IncorrectLookupParameters:
+        # What Django's own changelist does with a filter it cannot apply: back to the list.
+        messages.error(request, "That filter cannot be applied; nothing was exported.")
+        return HttpResponseRedirect(reverse(f"admin:{modeladmin.model._meta.app_label}_{modeladmin.model._meta.model_name}_changelist") + "?e=1")
     headers = [header for header, _ in columns]
     rows = queryset.values_list(*[path for _, path in columns]).iterator(chunk_size=CHUNK)
     body = csv_lines(headers, rows) if fmt == "csv" else json_lines(headers, rows)

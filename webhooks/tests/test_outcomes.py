@@ -133,7 +133,11 @@ def test_it_opens_a_topic_breaker_and_defers_its_events_while_others_flow(settin
     page = admin_client.get("/admin/webhooks/topicbreaker/")
     assert page.status_code == 200 and b"tests/scripted" in page.content
     url = "/admin/webhooks/topicbreaker/"
+    # Pausing asks first, with a note: the first post only shows the confirmation.
     admin_client.post(url, {"action": "pause_breakers", "_selected_action": [breaker.pk]})
+    assert not TopicBreaker.objects.get(pk=breaker.pk).paused
+    admin_client.post(url, {"action": "pause_breakers", "_selected_action": [breaker.pk], "post": "yes",
+                            "note": "upstream down, waiting for its fix"})
     assert TopicBreaker.objects.get(pk=breaker.pk).paused
     TopicBreaker.objects.filter(pk=breaker.pk).update(state=BreakerState.CLOSED, consecutive_failures=0)
     admin_client.post(url, {"action": "resume_breakers", "_selected_action": [breaker.pk]})

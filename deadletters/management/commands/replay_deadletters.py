@@ -116,7 +116,7 @@ class Command(BaseCommand):
         if options["destination"]:
             name = options["destination"]
             found = ForwardDestination.objects.filter(name=name)
-            if name.isdigit():
+            if name.isascii() and name.isdecimal():
                 found = found | ForwardDestination.objects.filter(pk=int(name))
             destination = found.first()
             if destination is None:
