@@ -3,7 +3,7 @@
 Events are bulk-inserted with SQL, then handed to the cluster in slices of 500 (the ORM
 queue stays short, as it does in production) while the harness reads VmRSS of every
 process of the cluster from /proc every second. Recycling is switched off for the run
-(Q_RECYCLE and Q_MAX_RSS_KB very large) so a leak shows instead of being hidden by a
+(Q_RECYCLE and Q_MAX_RSS_KB at the largest values their settings accept) so a leak shows instead of being hidden by a
 fresh worker; production recycles every 500 tasks on top of this.
 """
 
@@ -39,7 +39,8 @@ def run(opts: Options, results: Results) -> None:
     first, last = datagen.generate_events(count, prefix="mem-", status="received", topic="app/scopes_update",
                                           with_attempts=False, max_age_days=0.01)
     datagen.analyze()
-    env = child_env(opts, Q_RECYCLE=str(10**9), Q_MAX_RSS_KB=str(10**9))
+    # The largest values the settings accept (timedify_ops/settings.py): far above what a run reaches.
+    env = child_env(opts, Q_RECYCLE=str(1_000_000), Q_MAX_RSS_KB=str(64_000_000))
     samples: dict[int, list[tuple[int, int]]] = {}  # pid -> [(processed, rss_kb)]
     next_id, started = first, time.monotonic()
     timeout = max(120.0, count / 20)  # at least 20 events/s or give up
