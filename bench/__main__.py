@@ -43,7 +43,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--force", action="store_true", help="use a database that has events the bench did not make")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis variants")
     parser.add_argument("--seconds", type=float, help="length of each ingest load phase (default 10)")
-    parser.add_argument("--rounds", type=int, help="alternating baseline/console rounds for ingest (default 2)")
+    parser.add_argument("--rounds", type=int, help="alternating baseline/console rounds for ingest (default 3)")
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn sync workers for both ingest servers")
     parser.add_argument("--processing-seconds", type=float, help="load phase of the processing scenario (default 300)")
     parser.add_argument("--processing-rate", type=float, default=100.0)
@@ -88,7 +88,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         admin_deadletters=max(1, admin_events // 10),
         admin_requests=5 if smoke else 50,
         privacy_events=max(400, int(pick(args.privacy_events, 1_000_000, 2_000))),
-        rounds=int(pick(args.rounds, 2, 1)),
+        rounds=int(pick(args.rounds, 3, 1)),
         redrive_items=int(pick(args.redrive_items, 2000, 60)),
         redrive_rate=args.redrive_rate,
         redrive_pauses=int(pick(args.redrive_pauses, 20, 3)),

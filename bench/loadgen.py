@@ -40,6 +40,23 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def delivery(i: int, *, secret: str, shops: int) -> tuple[bytes, str, str]:
+    """(body, signature, shop domain) of delivery number i, signed like Shopify signs."""
+    payload = {
+        "id": i,
+        "admin_graphql_api_id": f"gid://shopify/Order/{i}",
+        "email": f"customer{i}@example.com",
+        "current": ["read_orders", "write_products"],
+        "total_price": "199.00",
+        "currency": "EUR",
+        "line_items": [{"id": i * 10 + n, "sku": f"SKU-{n}", "quantity": 1, "price": "39.80"} for n in range(5)],
+        "note": "x" * 200,
+    }
+    body = json.dumps(payload).encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return body, signature, f"bench-shop-{i % shops}.myshopify.com"
+
+
 def build_requests(
     count: int, *, host: str, port: int, path: str, secret: str, prefix: str, topic: str, shops: int
 ) -> list[bytes]:
@@ -47,19 +64,7 @@ def build_requests(
     now = datetime.now(UTC).isoformat()
     requests: list[bytes] = []
     for i in range(count):
-        shop = f"bench-shop-{i % shops}.myshopify.com"
-        payload = {
-            "id": i,
-            "admin_graphql_api_id": f"gid://shopify/Order/{i}",
-            "email": f"customer{i}@example.com",
-            "current": ["read_orders", "write_products"],
-            "total_price": "199.00",
-            "currency": "EUR",
-            "line_items": [{"id": i * 10 + n, "sku": f"SKU-{n}", "quantity": 1, "price": "39.80"} for n in range(5)],
-            "note": "x" * 200,
-        }
-        body = json.dumps(payload).encode()
-        signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+        body, signature, shop = delivery(i, secret=secret, shops=shops)
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nX-Shopify-Topic: {topic}\r\nX-Shopify-Hmac-Sha256: {signature}\r\n"

@@ -12,8 +12,10 @@ import statistics
 import uuid
 from typing import Any
 
+from bench import wrk
 from bench.baseline_app import SCRATCH_TABLE
 from bench.common import (
+    SHOPIFY_SECRET,
     Options,
     Results,
     child_env,
@@ -54,6 +56,9 @@ def run(opts: Options, results: Results) -> None:
     runs: dict[str, list[dict[str, Any]]] = {}
     rss: dict[str, list[int]] = {}
     pg_pid = postgres_server_pid()
+    wrk_binary = wrk.available()
+    if not wrk_binary:
+        say("  wrk is missing and could not be installed: the saturation phase uses the Python loader")
     for round_no in range(1, opts.rounds + 1):
         for label, app, env in _variants(opts):
             tag = f"{label}-{round_no}-{uuid.uuid4().hex[:6]}"
@@ -61,7 +66,11 @@ def run(opts: Options, results: Results) -> None:
                 run_loadgen(port, mode="rate", prefix=f"warm-{tag}", duration=1.0, rate=50)
                 rss_before = web_worker_rss(proc.pid)
                 cpu_before = (tree_cpu_seconds(proc.pid), tree_cpu_seconds(pg_pid) if pg_pid else None)
-                sat = run_loadgen(port, mode="saturate", prefix=f"sat-{tag}", duration=opts.seconds, concurrency=concurrency)
+                if wrk_binary:
+                    sat = wrk.saturate(wrk_binary, port, secret=SHOPIFY_SECRET, prefix=f"sat-{tag}",
+                                       duration=opts.seconds, connections=concurrency)
+                else:
+                    sat = run_loadgen(port, mode="saturate", prefix=f"sat-{tag}", duration=opts.seconds, concurrency=concurrency)
                 sat["web_cpu_s"] = tree_cpu_seconds(proc.pid) - cpu_before[0]
                 sat["pg_cpu_s"] = tree_cpu_seconds(pg_pid) - cpu_before[1] if pg_pid and cpu_before[1] is not None else None
                 fixed = run_loadgen(port, mode="rate", prefix=f"fix-{tag}", duration=opts.seconds, rate=FIXED_RATE)
@@ -74,7 +83,8 @@ def run(opts: Options, results: Results) -> None:
             if label.startswith("console"):
                 rss.setdefault(label, []).extend(rss_after)
     results.raw[NAME] = runs
-    how_sat = (f"loadgen closed loop, {concurrency} connections, {opts.seconds:g}s after 1s warm-up, "
+    loader = "wrk (1 thread)" if wrk_binary else "the Python loader"
+    how_sat = (f"{loader} closed loop, {concurrency} connections, {opts.seconds:g}s after 1s warm-up, "
                f"{opts.web_workers} gunicorn sync workers each; median of {opts.rounds} alternating round(s)")
     how_fix = f"loadgen open loop at {FIXED_RATE:.0f} req/s for {opts.seconds:g}s, latency from each request's due time; median over rounds"
     base = runs["baseline"]
@@ -85,7 +95,7 @@ def run(opts: Options, results: Results) -> None:
                       for m, b in zip(mine, base, strict=True) if b["saturate"]["throughput_rps"]]
             ratio = statistics.median(ratios) if ratios else float("nan")
             results.add(NAME, f"{label} / baseline throughput at saturation", round(ratio, 2), "x",
-                        target=">= 0.5", met=ratio >= 0.5, how=how_sat)
+                        target=">= 0.6", met=ratio >= 0.6, how=how_sat)
         # CPU per answered request during the saturation phase (warm-up included in neither
         # count): far steadier than throughput on a shared machine, and it says where the
         # time goes. PostgreSQL is the whole local server, background processes included.
@@ -106,11 +116,15 @@ def run(opts: Options, results: Results) -> None:
         for pct in ("p50", "p95", "p99"):
             value = statistics.median(m["saturate"][f"{pct}_ms"] for m in mine)
             results.add(NAME, f"{label} {pct} at saturation", round(value, 2), "ms", how=how_sat)
-        for pct in ("p50", "p95", "p99"):
+        for pct in ("p50", "p95"):
             value = statistics.median(m["fixed"][f"{pct}_ms"] for m in mine)
-            target = "<= 15" if pct == "p99" and label != "baseline" else ""
-            results.add(NAME, f"{label} {pct} at {FIXED_RATE:.0f} req/s", round(value, 2), "ms",
-                        target=target, met=(value <= 15) if target else None, how=how_fix)
+            results.add(NAME, f"{label} {pct} at {FIXED_RATE:.0f} req/s", round(value, 2), "ms", how=how_fix)
+        # The p99 target holds in every round, not in the median: the worst round is shown.
+        worst = max(m["fixed"]["p99_ms"] for m in mine)
+        each = ", ".join(f"{m['fixed']['p99_ms']:g}" for m in mine)
+        target = "<= 10 in every round" if label != "baseline" else ""
+        results.add(NAME, f"{label} p99 at {FIXED_RATE:.0f} req/s, worst round", round(worst, 2), "ms",
+                    target=target, met=(worst <= 10) if target else None, how=f"{how_fix.replace('; median over rounds', '')}; rounds: {each} ms")
         non_2xx = sum(n for m in mine for part in ("saturate", "fixed") for s, n in m[part]["statuses"].items() if not s.startswith("2"))
         errors = sum(m[part]["errors"] for m in mine for part in ("saturate", "fixed"))
         results.add(NAME, f"{label} non-2xx answers / transport errors", f"{non_2xx} / {errors}", "",
