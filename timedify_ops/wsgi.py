@@ -28,10 +28,11 @@ class IntakeHandler(WSGIHandler):
     """Django's handler with no middleware and the webhook URLs only."""
 
     def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response)
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        # What BaseHandler.load_middleware ends with when MIDDLEWARE is empty.
+        self._middleware_chain = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
 
     def get_response(self, request: Any) -> Any:
         request.urlconf = INTAKE_URLCONF

@@ -70,7 +70,7 @@ _TASK_FIELDS = ("key", "payload", "lock")
 
 
 @functools.cache
-def _fields(model: type[Any], names: tuple[str, ...]) -> list[Field[Any, Any]]:
+def _fields(model: Any, names: tuple[str, ...]) -> list[Field[Any, Any]]:
     found = []
     for name in names:
         field = model._meta.get_field(name)
@@ -92,7 +92,7 @@ def _statements_for(vendor: str) -> _Statements:
     value is a parameter."""
     qn = connection.ops.quote_name
 
-    def columns(model: type[Any], names: tuple[str, ...]) -> tuple[str, str, str]:
+    def columns(model: Any, names: tuple[str, ...]) -> tuple[str, str, str]:
         fields = _fields(model, names)
         return qn(model._meta.db_table), ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
 
