@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.common import process_tree
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,19 +28,7 @@ def free_port() -> int:
 
 
 def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
-            child = int(entry.name)
-            found |= {child} | descendants(child)
-    return found
+    return set(process_tree(pid)[1:])
 
 
 def alive(pid: int) -> bool:
