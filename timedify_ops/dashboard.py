@@ -88,29 +88,25 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "admin/ops_dashboard.html", context)
 
 
-def set_paused(destination: ForwardDestination, paused: bool, actor: Any) -> bool:
-    """Pause or resume a destination through the model (the same path as the admin's
-    actions); False when it already was (two clicks, one change)."""
-    return destination.pause(actor) if paused else destination.resume(actor)
-
-
 @staff_member_required
 @require_POST
-def toggle_breaker(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def resume_breaker(request: HttpRequest, pk: int) -> HttpResponse:
+    """The dashboard's Resume button. Pausing is the destination admin's action: it asks
+    for a note, which resuming does not need."""
     if not request.user.has_perm("webhooks.change_forwarddestination"):
         raise PermissionDenied
     destination = get_object_or_404(ForwardDestination, pk=pk)
-    paused = action == "pause"
-    if set_paused(destination, paused, request.user):
+    # Through the model, as the admin's action does; False when it already ran (two clicks).
+    if destination.resume(request.user):
         # One admin log row per change, like an admin action.
         LogEntry.objects.log_actions(
             user_id=int(request.user.pk or 0),
             queryset=[destination],
             action_flag=CHANGE,
-            change_message=f"{'Paused' if paused else 'Resumed'} from the ops dashboard.",
+            change_message="Resumed from the ops dashboard.",
             single_object=True,
         )
-        messages.success(request, f"{destination.name} {'paused' if paused else 'resumed'}.")
+        messages.success(request, f"{destination.name} resumed.")
     else:
-        messages.info(request, f"{destination.name} was already {'paused' if paused else 'running'}.")
+        messages.info(request, f"{destination.name} was already running.")
     return HttpResponseRedirect(reverse("ops-dashboard") + "#breakers")

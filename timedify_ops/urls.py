@@ -17,9 +17,7 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     # Before admin.site.urls: the dashboard lives under /admin/ but is not a model page.
     path("admin/ops/dashboard/", dashboard.dashboard, name="ops-dashboard"),
-    path("admin/ops/breakers/<int:pk>/pause/", dashboard.toggle_breaker, {"action": "pause"}, name="ops-breaker-pause"),
-    path(
-        "admin/ops/breakers/<int:pk>/resume/", dashboard.toggle_breaker, {"action": "resume"}, name="ops-breaker-resume"
-    ),
+    # Resume only: pausing asks for a note, in the destination admin's action.
+    path("admin/ops/breakers/<int:pk>/resume/", dashboard.resume_breaker, name="ops-breaker-resume"),
     path("admin/", admin.site.urls),
 ]

@@ -100,33 +100,44 @@ def test_it_pauses_and_resumes_a_destination_and_logs_it(admin_client, django_us
 
 
 @pytest.mark.django_db
-def test_it_logs_nothing_when_the_destination_already_was_paused(admin_client):
-    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/", paused=True)
-    admin_client.post(f"/admin/ops/breakers/{destination.pk}/pause/")
+def test_it_logs_nothing_when_the_destination_already_was_running(admin_client):
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/", paused=False)
+    admin_client.post(f"/admin/ops/breakers/{destination.pk}/resume/")
     assert LogEntry.objects.count() == 0
 
 
 @pytest.mark.django_db
-def test_it_refuses_pause_without_the_change_permission(staff_client):
+def test_pausing_has_one_path_and_it_asks_for_a_note(admin_client):
+    """The dashboard once had a pause URL of its own that took no note; pausing is now only
+    the destination admin's action, which asks for one."""
     destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/")
-
-    assert "Pause" not in staff_client.get(URL).content.decode()
-    response = staff_client.post(f"/admin/ops/breakers/{destination.pk}/pause/")
-
-    assert response.status_code == 403
+    assert admin_client.post(f"/admin/ops/breakers/{destination.pk}/pause/").status_code == 404
     destination.refresh_from_db()
     assert destination.paused is False
 
-    staff_client.user.user_permissions.add(Permission.objects.get(codename="change_forwarddestination"))
-    staff_client.post(f"/admin/ops/breakers/{destination.pk}/pause/")
+
+@pytest.mark.django_db
+def test_it_refuses_resume_without_the_change_permission(staff_client):
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/", paused=True)
+
+    html = staff_client.get(URL).content.decode()
+    assert "Resume" not in html and "Pause" not in html
+    response = staff_client.post(f"/admin/ops/breakers/{destination.pk}/resume/")
+
+    assert response.status_code == 403
     destination.refresh_from_db()
     assert destination.paused is True
 
+    staff_client.user.user_permissions.add(Permission.objects.get(codename="change_forwarddestination"))
+    staff_client.post(f"/admin/ops/breakers/{destination.pk}/resume/")
+    destination.refresh_from_db()
+    assert destination.paused is False
+
 
 @pytest.mark.django_db
-def test_it_refuses_pause_by_get(admin_client):
-    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/")
-    assert admin_client.get(f"/admin/ops/breakers/{destination.pk}/pause/").status_code == 405
+def test_it_refuses_resume_by_get(admin_client):
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/", paused=True)
+    assert admin_client.get(f"/admin/ops/breakers/{destination.pk}/resume/").status_code == 405
 
 
 @pytest.mark.django_db
@@ -136,10 +147,10 @@ def test_it_refuses_a_post_without_csrf_token(django_user_model):
     user = django_user_model.objects.create_superuser("boss", password="pw-123456")
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/")
-    assert client.post(f"/admin/ops/breakers/{destination.pk}/pause/").status_code == 403
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/", paused=True)
+    assert client.post(f"/admin/ops/breakers/{destination.pk}/resume/").status_code == 403
     destination.refresh_from_db()
-    assert destination.paused is False
+    assert destination.paused is True
 
 
 def test_it_shows_the_status_strip_on_the_admin_index(admin_client, seeded):
