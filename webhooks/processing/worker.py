@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from webhooks import handlers, logcontext
@@ -66,7 +67,11 @@ def hold_topic(breaker: TopicBreaker) -> int:
     which wakes them all (CircuitBreaker.record_success); a failed one holds them again."""
     until = breaker.reopen_at()
     with transaction.atomic():
-        topic = WebhookEvent.objects.filter(topic=breaker.topic, status=EventStatus.RECEIVED)
+        # Events that wait for something else (a paused destination) keep their own wake-up:
+        # overwriting it would leave them asleep when that destination resumes.
+        topic = WebhookEvent.objects.filter(
+            Q(waiting_for="") | Q(waiting_for=breaker.waiting_key), topic=breaker.topic, status=EventStatus.RECEIVED
+        )
         held = topic.update(next_attempt_at=until, last_enqueued_at=until, waiting_for=breaker.waiting_key)
         probe = topic.order_by("received_at").values_list("pk", flat=True).first()
         if probe is not None:

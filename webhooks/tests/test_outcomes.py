@@ -240,3 +240,25 @@ def test_it_names_the_event_on_every_line_of_the_intake_task(settings):
         logger.removeHandler(capture)
     assert capture.records, "processing logged nothing"
     assert {(r.event_pk, r.webhook_id) for r in capture.records} == {(event.pk, event.webhook_id)}  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+def test_holding_a_topic_leaves_events_that_wait_for_a_paused_destination_to_it():
+    """A topic's breaker opening holds the topic's waiting events for its probe, but not
+    one that waits for a paused destination: that one still wakes when the destination
+    resumes, not only after the topic's probe."""
+    destination = ForwardDestination.objects.create(name="app", url="http://127.0.0.1:9/", paused=True)
+    later = timezone.now() + timedelta(days=1)
+    behind_pause = store_event("tests/scripted", {"script": ["ok"]})
+    WebhookEvent.objects.filter(pk=behind_pause.pk).update(
+        waiting_for=destination.waiting_key, next_attempt_at=later, last_enqueued_at=later)
+    plain = store_event("tests/scripted", {"script": ["ok"]})
+    breaker = TopicBreaker.objects.create(topic="tests/scripted", state=BreakerState.OPEN, opened_at=timezone.now())
+
+    assert processing.worker.hold_topic(breaker) == 1
+
+    assert WebhookEvent.objects.get(pk=plain.pk).waiting_for == breaker.waiting_key
+    kept = WebhookEvent.objects.get(pk=behind_pause.pk)
+    assert (kept.waiting_for, kept.next_attempt_at) == (destination.waiting_key, later)
+    destination.resume(None)
+    assert WebhookEvent.objects.get(pk=behind_pause.pk).waiting_for == ""
