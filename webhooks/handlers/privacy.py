@@ -18,7 +18,7 @@ from __future__ import annotations
 from webhooks import privacy
 from webhooks.compliance import ComplianceRequest
 from webhooks.errors import PayloadInvalid, SuspiciousDelivery
-from webhooks.handlers import HandlerContext, handler
+from webhooks.handlers.registry import HandlerContext, handler
 
 
 def signed_shop_domain(ctx: HandlerContext) -> str:

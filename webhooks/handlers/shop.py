@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from webhooks import privacy
 from webhooks.compliance import ComplianceRequest
-from webhooks.handlers import HandlerContext, handler
 from webhooks.handlers.privacy import signed_shop_domain
+from webhooks.handlers.registry import HandlerContext, handler
 from webhooks.models import Shop
 
 
