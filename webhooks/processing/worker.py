@@ -23,12 +23,12 @@ from django.utils import timezone
 
 from webhooks import handlers, logcontext
 from webhooks.errors import RetryLater
+from webhooks.indexer import index_claimed_event
 from webhooks.models import AttemptOutcome, BreakerState, EventStatus, TopicBreaker, WebhookEvent
 from webhooks.processing import queue
 from webhooks.processing.attempt import AttemptResult, LostClaim, die, ignore, run_attempt
 from webhooks.processing.claims import claim_where, mine
 from webhooks.signals import breaker_released
-from webhooks.subject_index import index_claimed_event
 
 logger = logging.getLogger("webhooks.processing")
 
