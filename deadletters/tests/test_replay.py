@@ -166,7 +166,7 @@ def test_it_writes_a_record_and_an_admin_log_entry_per_item(flaky_handler, setti
     ok_one, ok_two, failing = make_dead_letters(3)
     flaky_handler.fail = False
     flaky_handler.fail_orders = {failing.event.payload["id"]}
-    DeadLetter.objects.filter(pk__in=[ok_one.pk, ok_two.pk, failing.pk]).order_by("pk").replay(user, log="Replayed")
+    replay.replay_many(sorted([ok_one.pk, ok_two.pk, failing.pk]), user, log="Replayed")
     for dead_letter, outcome in ((ok_one, "ok"), (ok_two, "ok"), (failing, "failed")):
         (record,) = ReplayRecord.objects.filter(dead_letter=dead_letter)
         assert (record.outcome, record.actor, record.source, record.dry_run) == (outcome, user, "admin", False)
