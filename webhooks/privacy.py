@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from webhooks import indexer, subjects, textsafe
 from webhooks.erasure import ERASED, Found, Owner, erase_owned, scrub_texts
+from webhooks.errors import PayloadInvalid
 from webhooks.models import AttemptOutcome, CustomerDataExport, EventAttempt, EventStatus, Shop, WebhookEvent
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
 from webhooks.subject_index import EventSubject, pairs_q
@@ -37,8 +38,6 @@ class Customer(Owner):
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Customer:
-        from webhooks.errors import PayloadInvalid
-
         customer = payload.get("customer")
         cid = subjects.normalise(subjects.CUSTOMER_ID, customer.get("id")) if isinstance(customer, dict) else None
         if not isinstance(customer, dict) or cid is None:
