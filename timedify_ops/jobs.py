@@ -1,7 +1,8 @@
 """The job runner: one function per job, one JobRun row per run.
 
 The schedule (django-q2 calls `run("retention_cleanup")`), the admin's "Run now" and the
-management commands all go through `execute()`, so every run is recorded the same way:
+management commands of every app (through webhooks.jobrunner, where the app config installs
+`execute`) all go through `execute()`, so every run is recorded the same way:
 status running -> ok / warning / failed, duration, a one-line summary, structured details
 and, when the job raised, the traceback.
 """
