@@ -19,20 +19,13 @@ from django.core.management.base import BaseCommand
 class RunRecord(Protocol):
     """What a recorded run tells its caller (timedify_ops.models.JobRun)."""
 
-    @property
-    def pk(self) -> Any: ...
-    @property
-    def task(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def details(self) -> Any: ...
-    @property
-    def traceback(self) -> str: ...
-    @property
-    def duration_ms(self) -> float | None: ...
+    pk: Any
+    task: str
+    status: str
+    summary: str
+    details: Any
+    traceback: str
+    duration_ms: float | None
 
 
 Runner = Callable[..., RunRecord]
