@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deadletters.actors import user_or_none
+from deadletters.batches import ReplayBatch  # noqa: F401  (a model of this app; it imports nothing of this module)
 from webhooks import processing, textsafe
 from webhooks.models import AttemptOutcome, WebhookEvent
 
@@ -312,5 +313,3 @@ class ReplayRecord(models.Model):
             payload_revision=revision,
         )
 
-
-from deadletters.batches import ReplayBatch  # noqa: E402,F401  (a model of this app)

@@ -1,4 +1,9 @@
-"""Shops (the tenants) and the webhook events they send, with every processing attempt."""
+"""Shops (the tenants) and the webhook events they send, with every processing attempt.
+
+The app's other models are defined beside the code that knows them best and imported here
+(so Django finds them): the breaker's abstract base, the subject index, the compliance
+tracker and payload revisions. Those modules import nothing of this one.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from django.utils import timezone
 
 from webhooks.breaker import BreakerState as BreakerState  # re-exported: admin, forwarding
 from webhooks.breaker import CircuitBreaker
+from webhooks.compliance import ComplianceRequest  # noqa: F401  (a model of this app)
 from webhooks.retention import Deletion, delete_in_batches, relations
+from webhooks.revisions import PayloadRevision  # noqa: F401  (a model of this app)
 from webhooks.subject_index import EventSubject, SubjectQueries  # noqa: F401  (EventSubject: a model of this app)
 from webhooks.tokens import decrypt, encrypt
 
@@ -387,6 +394,3 @@ class CustomerDataExport(models.Model):
     def __str__(self) -> str:
         return f"data export for customer {self.customer_id} of {self.shop_domain}"
 
-
-from webhooks.compliance import ComplianceRequest  # noqa: E402,F401  (a model of this app)
-from webhooks.revisions import PayloadRevision  # noqa: E402,F401  (a model of this app)
