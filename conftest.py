@@ -115,6 +115,36 @@ def database_down() -> Iterator[None]:
         connection.settings_dict.update(original)
 
 
+@contextlib.contextmanager
+def database_refuses(table: str, statement: str, message: str, *, when: str = "") -> Iterator[None]:
+    """A trigger that makes the database itself refuse `statement` (INSERT, UPDATE) on
+    `table`, for the rows where `when` holds (SQL over NEW and OLD; empty: every row), with
+    `message`: a real failure of the database (a full disk, a lost server) where a test
+    would otherwise patch our code. Dropped on the way out."""
+    condition = f" WHEN ({when})" if when else ""
+    if connection.vendor == "postgresql":
+        create = [
+            "CREATE FUNCTION test_refuse() RETURNS trigger AS $$ BEGIN "
+            f"RAISE EXCEPTION '{message}'; END $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER test_refuse BEFORE {statement} ON {table} FOR EACH ROW{condition} "
+            "EXECUTE FUNCTION test_refuse()",
+        ]
+        drop = [f"DROP TRIGGER test_refuse ON {table}", "DROP FUNCTION test_refuse()"]
+    else:
+        create = [f"CREATE TRIGGER test_refuse BEFORE {statement} ON {table}{condition} "
+                  f"BEGIN SELECT RAISE(ABORT, '{message}'); END"]
+        drop = ["DROP TRIGGER test_refuse"]
+    with connection.cursor() as cursor:
+        for sql in create:
+            cursor.execute(sql)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for sql in drop:
+                cursor.execute(sql)
+
+
 def run_concurrently(func: Callable[[], Any], copies: int = 2, *, timeout: float = 30) -> list[Any]:
     """Start `copies` threads that call `func` at the same moment; return what each
     returned. Each thread closes its own database connection when done."""

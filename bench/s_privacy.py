@@ -7,7 +7,7 @@ order), plus 200 orders of one customer (the target) with addresses, notes and a
 IP, 10 of them dead with an error quoting the customer's e-mail. The 200 are indexed by
 the real backfill. Timed: `privacy.redact_customer` in one transaction, as the handler
 runs it. Then, on 2,000 realistic order payloads, the worker's indexing call
-(`EventSubject.objects.index`) per event, with its statements.
+(`webhooks.indexer.index`) per event, with its statements.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ INDEX_SAMPLE = 2_000
 
 def check_interface() -> None:
     try:
+        from webhooks.indexer import index  # noqa: F401
         from webhooks.privacy import redact_customer  # noqa: F401
-        from webhooks.subject_index import EventSubject  # noqa: F401
     except ImportError as exc:
         raise NotAvailable(f"the subject index and structural redaction ({exc})") from exc
 
@@ -90,9 +90,9 @@ def generate(opts: Options) -> tuple[int, int]:
     )
     target_first = int(scalar("SELECT min(id) FROM webhooks_webhookevent WHERE webhook_id LIKE 'target-%%'"))
     datagen.generate_dead_letters(target_first, target_first + MENTIONS, limit=10)
-    from webhooks.subject_index import EventSubject
+    from webhooks import indexer
 
-    indexed = EventSubject.objects.backfill(MENTIONS)
+    indexed = indexer.backfill(MENTIONS)
     execute("ANALYZE webhooks_eventsubject")
     datagen.analyze()
     return last - first + 1 + indexed, indexed
@@ -103,8 +103,8 @@ def index_cost() -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from webhooks import indexer
     from webhooks.models import WebhookEvent
-    from webhooks.subject_index import EventSubject
 
     payload = order_sql("700000000 + i", "600000000 + i", "'c' || i || '@example.com'", "'+1613' || (5550000 + i)")
     execute(
@@ -120,7 +120,7 @@ def index_cost() -> dict[str, Any]:
     events = list(WebhookEvent.objects.filter(webhook_id__startswith="index-"))
     with CaptureQueriesContext(connection) as queries:
         t0 = time.perf_counter()
-        rows = sum(EventSubject.objects.index(event) for event in events)
+        rows = sum(indexer.index(event) for event in events)
         elapsed = time.perf_counter() - t0
     return {"ms_per_event": 1000 * elapsed / len(events), "statements_per_event": len(queries) / len(events),
             "rows_per_event": rows / len(events)}
@@ -153,5 +153,5 @@ def run(opts: Options, results: Results) -> None:
     results.add(NAME, "customers/redact at this size", round(redact_s, 2), "s", target="< 5", met=redact_s < 5, how=how)
     results.add(NAME, "payloads still holding the e-mail", left, "", target="0", met=left == 0, how="LIKE over every payload")
     results.add(NAME, "subject index, worker cost per processed event", round(cost["ms_per_event"], 2), "ms",
-                how=f"EventSubject.objects.index on {INDEX_SAMPLE:,} orders of about 1.5 kB: "
+                how=f"webhooks.indexer.index on {INDEX_SAMPLE:,} orders of about 1.5 kB: "
                     f"{cost['statements_per_event']:.1f} statements and {cost['rows_per_event']:.1f} rows per event")

@@ -25,8 +25,10 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from deadletters.actors import user_or_none
+
 if TYPE_CHECKING:
-    from deadletters.models import Actor
+    from deadletters.actors import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +192,7 @@ class ReplayBatch(models.Model):
     ) -> ReplayBatch:
         """Store the frozen id set and (unless `enqueue` is False: the command line runs it
         itself) hand the batch to the worker cluster after commit."""
-        user = _user(actor)
+        user = user_or_none(actor)
         batch = cls.objects.create(
             description=description[:300], source=source[:20], dead_letter_ids=list(ids), total=len(ids),
             created_by=user, rate=rate if rate and rate > 0 else None, canary=max(0, canary), origin=origin,
@@ -328,17 +330,13 @@ class BatchItem(models.Model):
         return f"item {self.position} of batch {self.batch_id}: {self.outcome}"
 
 
-def _user(actor: Actor) -> Any:
-    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-
-
 def _who(actor: Actor) -> str:
-    user = _user(actor)
+    user = user_or_none(actor)
     return user.get_username() if user is not None else "the command line"
 
 
 def _change(actor: Actor, what: str, why: str) -> dict[str, Any]:
-    user = _user(actor)
+    user = user_or_none(actor)
     return {"at": timezone.now().isoformat(), "who": _who(actor), "user_id": user.pk if user else None,
             "what": what, "why": why[:300]}
 

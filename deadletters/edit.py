@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from deadletters.models import DeadLetter, ReplayRecord, _user_or_none
+from deadletters.actors import user_or_none
+from deadletters.models import DeadLetter, ReplayRecord
 from deadletters.replay import replay_chunk
 from webhooks import textsafe
 from webhooks.models import WebhookEvent
 from webhooks.revisions import PayloadRevision, storable
 
 if TYPE_CHECKING:
-    from deadletters.models import Actor
+    from deadletters.actors import Actor
 
 
 def replay_edited(dead_letter: DeadLetter, payload: Any, reason: str, actor: Actor) -> ReplayRecord:
@@ -33,7 +34,7 @@ def replay_edited(dead_letter: DeadLetter, payload: Any, reason: str, actor: Act
         number = PayloadRevision.objects.filter(event_id=dead_letter.event_id).count() + 1
         revision = PayloadRevision.objects.create(
             event_id=dead_letter.event_id, number=number, payload=storable(payload),
-            reason=textsafe.for_field(PayloadRevision, "reason", reason), created_by=_user_or_none(actor),
+            reason=textsafe.for_field(PayloadRevision, "reason", reason), created_by=user_or_none(actor),
         )
     records = replay_chunk([dead_letter.pk], actor, source="edit", revision=revision,
                            log=f"Edited the payload (revision {number}) and replayed")

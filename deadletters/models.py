@@ -19,13 +19,13 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from deadletters.actors import user_or_none
+from deadletters.batches import ReplayBatch  # noqa: F401  (a model of this app; it imports nothing of this module)
 from webhooks import processing, textsafe
 from webhooks.models import AttemptOutcome, WebhookEvent
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-    Actor = AbstractBaseUser | AnonymousUser | None
+    from deadletters.actors import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +93,6 @@ class DeadLetterQuerySet(models.QuerySet["DeadLetter"]):
             )
             .order_by("-count", "-last_seen")
         )
-
-    def replay(self, actor: Actor = None, *, source: str = "admin", log: str = "") -> list[ReplayRecord]:
-        """Replay every dead letter of this queryset, in its order, in chunks of
-        DEADLETTER_REPLAY_CHUNK (deadletters.replay); one record per dead letter. `log`:
-        the start of the admin log message written for each, in the actor's name."""
-        from deadletters.replay import replay_many
-
-        return replay_many(list(self.values_list("pk", flat=True)), actor, source=source, log=log)
 
     def cleanable(self, older_than_days: int) -> DeadLetterQuerySet:
         """Resolved or ignored dead letters last touched more than N days ago."""
@@ -188,7 +180,7 @@ class DeadLetter(models.Model):
             models.Index(fields=["-created_at"], name="deadletters_created"),
             # The changelist's error class filter lists its values from this index.
             models.Index(fields=["error_class", "status"], name="deadletters_error_class"),
-            # DeadLetter.replay's claim takes an open row by primary key, or a "replaying" one
+            # A replay's claim (deadletters.replay) takes an open row by primary key, or a "replaying" one
             # whose lease lapsed; replayable() (command --all, replay-matching) scans these.
             models.Index(
                 fields=["replay_lease_expires_at"],
@@ -204,19 +196,7 @@ class DeadLetter(models.Model):
     def is_open(self) -> bool:
         return self.status in (DeadLetterStatus.OPEN, DeadLetterStatus.REPLAYING)
 
-    # --- replay ------------------------------------------------------------------------
-
-    def replay(self, actor: Actor = None, *, source: str = "admin", log: str = "") -> ReplayRecord:
-        """Run the event's handler once more: a bulk replay of one (deadletters.replay).
-        Success resolves the dead letter (the event is then processed); failure puts it back
-        to open with the new error. Two replays at once (two staff clicking, a double click)
-        claim it with one conditional UPDATE: one runs the handler, the other is skipped.
-        Never raises for a handler error: the outcome is in the returned ReplayRecord."""
-        from deadletters.replay import replay_chunk
-
-        records = replay_chunk([self.pk], actor, source=source, log=log)
-        self.refresh_from_db()
-        return records[0]
+    # --- replay (deadletters.replay: replay_one, replay_many) ----------------------------
 
     def dry_run(self, actor: Actor = None, *, source: str = "admin") -> ReplayRecord:
         """What a replay would do now: the handler runs in a transaction that is rolled back.
@@ -230,7 +210,7 @@ class DeadLetter(models.Model):
         }
         outcome = outcomes.get(result.outcome, ReplayOutcome.FAILED)
         record = ReplayRecord.build(
-            self, _user_or_none(actor), source, outcome, (time.perf_counter() - t0) * 1000, dry_run=True,
+            self, user_or_none(actor), source, outcome, (time.perf_counter() - t0) * 1000, dry_run=True,
             error=result.one_line_error if not result.ok else "", summary=result.summary, traceback=result.traceback,
         )
         record.save()
@@ -245,7 +225,7 @@ class DeadLetter(models.Model):
         now = timezone.now()
         # Conditional: a dead letter being replayed right now is left to that replay.
         updated = DeadLetter.objects.filter(_replayable(now), pk=self.pk).update(
-            status=status, resolved_by=_user_or_none(actor), resolved_at=now, note=note,
+            status=status, resolved_by=user_or_none(actor), resolved_at=now, note=note,
             replay_lease_expires_at=None, updated_at=now,
         )
         self.refresh_from_db()
@@ -279,10 +259,6 @@ class DeadLetter(models.Model):
             updated = 0
         self.refresh_from_db()
         return updated == 1
-
-
-def _user_or_none(actor: Actor) -> Any:
-    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
 
 
 class ReplayRecord(models.Model):
@@ -337,5 +313,3 @@ class ReplayRecord(models.Model):
             payload_revision=revision,
         )
 
-
-from deadletters.batches import ReplayBatch  # noqa: E402,F401  (a model of this app)

@@ -1,7 +1,7 @@
 """Replaying dead letters, one or many: the one replay path.
 
-`DeadLetter.replay()` (one), `DeadLetterQuerySet.replay()`, the admin's replay actions, the
-command line and replay batches all come here. Dead letters are replayed in chunks of
+`replay_one()`, `replay_many()`, the admin's replay actions, the command line, edit and
+replay, and replay batches all come here (the models do not: this module builds on them). Dead letters are replayed in chunks of
 DEADLETTER_REPLAY_CHUNK, and a chunk in two short transactions:
 
 1. The claim. The chunk's dead letters are locked in primary-key order (two replays of
@@ -36,13 +36,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from deadletters import staleness
+from deadletters.actors import user_or_none
 from deadletters.models import (
     DeadLetter,
     DeadLetterStatus,
     ReplayOutcome,
     ReplayRecord,
     _replayable,
-    _user_or_none,
     audit_line,
     fingerprint,
 )
@@ -51,7 +51,7 @@ from webhooks.models import AttemptOutcome, EventStatus, WebhookEvent
 from webhooks.revisions import PayloadRevision
 
 if TYPE_CHECKING:
-    from deadletters.models import Actor
+    from deadletters.actors import Actor
     from webhooks.processing import AttemptResult
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,18 @@ class _Plan(NamedTuple):
 
 def chunk_size() -> int:
     return max(1, int(settings.DEADLETTER_REPLAY_CHUNK))
+
+
+def replay_one(dead_letter: DeadLetter, actor: Actor = None, *, source: str = "admin", log: str = "") -> ReplayRecord:
+    """Run the dead letter's handler once more: a replay of one. Success resolves the dead
+    letter (the event is then processed); failure puts it back to open with the new error.
+    Two replays at once (two staff clicking, a double click) claim it with one conditional
+    UPDATE: one runs the handler, the other is skipped. Never raises for a handler error:
+    the outcome is in the returned ReplayRecord. `log`: the start of the admin log message
+    written in the actor's name. `dead_letter` is read again afterwards."""
+    records = replay_chunk([dead_letter.pk], actor, source=source, log=log)
+    dead_letter.refresh_from_db()
+    return records[0]
 
 
 def replay_many(
@@ -106,7 +118,7 @@ def replay_chunks(
             logger.exception("replay of dead letters %s could not run", chunk)
             error = f"{type(exc).__name__}: {exc}"[:1000]
             records = [
-                ReplayRecord(dead_letter_id=pk, actor=_user_or_none(actor), source=source[:20],
+                ReplayRecord(dead_letter_id=pk, actor=user_or_none(actor), source=source[:20],
                              outcome=ReplayOutcome.FAILED, error=error)
                 for pk in chunk
             ]
@@ -177,7 +189,7 @@ class _Part:
         self.ids, self.actor, self.source, self.log, self.destination = ids, actor, source, log, destination
         self.revision, self.include_superseded = revision, include_superseded
         self.superseded: dict[int, int] = {}
-        self.user = _user_or_none(actor)
+        self.user = user_or_none(actor)
         # The attempt row says which revision ran, on the event's and the dead letter's pages.
         self.trigger = revision.trigger if revision else "command" if source == "command" else "replay"
         self.t0 = time.perf_counter()
@@ -229,7 +241,7 @@ class _Part:
     # --- inside the work transaction ---------------------------------------------------
 
     def settle(self, results: dict[int, AttemptResult | None]) -> None:
-        """Each dead letter's outcome from its event's result, as `DeadLetter.replay` has
+        """Each dead letter's outcome from its event's result, as `replay_one` has
         always decided it; then every write in a few statements."""
         self.records = []
         now = timezone.now()

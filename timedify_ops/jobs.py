@@ -1,7 +1,8 @@
 """The job runner: one function per job, one JobRun row per run.
 
 The schedule (django-q2 calls `run("retention_cleanup")`), the admin's "Run now" and the
-management commands all go through `execute()`, so every run is recorded the same way:
+management commands of every app (through webhooks.jobrunner, where the app config installs
+`execute`) all go through `execute()`, so every run is recorded the same way:
 status running -> ok / warning / failed, duration, a one-line summary, structured details
 and, when the job raised, the traceback.
 """
@@ -24,9 +25,8 @@ from deadletters.batches import ReplayBatch
 from timedify_ops import alerting, health, retention, schedules
 from timedify_ops.jobtypes import RUN_FUNC, TITLES, Outcome, job_name, schedule_for
 from timedify_ops.models import JobRun, JobStatus
-from webhooks import textsafe
+from webhooks import indexer, textsafe
 from webhooks.processing import sweep
-from webhooks.subject_index import EventSubject
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _sweeper(batch: int = 500, **kwargs: Any) -> Outcome:
     Then one batch of the subject index's backfill (events stored before it existed)."""
     n = sweep(batch=batch, **kwargs)
     batches = ReplayBatch.resume_stalled()
-    indexed = EventSubject.objects.backfill()
+    indexed = indexer.backfill()
     return Outcome(
         JobStatus.OK,
         f"swept {n} events (taken back from a dead worker or re-enqueued), resumed {batches} stalled replay "

@@ -102,8 +102,9 @@ def retention_cleanup(
 
 
 def deadletter_cleanup(days: int | None = None, *, dry_run: bool = False) -> Outcome:
-    """Resolved and ignored dead letters past DEADLETTER_RETENTION_DAYS; open ones stay."""
-    days = days or settings.DEADLETTER_RETENTION_DAYS
+    """Resolved and ignored dead letters past `days` (DEADLETTER_RETENTION_DAYS; 0: all of
+    them, whatever their age); open ones stay."""
+    days = settings.DEADLETTER_RETENTION_DAYS if days is None else days
     n = DeadLetter.objects.cleanup(days, dry_run=dry_run)
     open_left = DeadLetter.objects.unresolved().count()
     verb = "would delete" if dry_run else "deleted"

@@ -257,7 +257,7 @@ SHOPIFY_ADMIN_API_VERSION = envstr("SHOPIFY_ADMIN_API_VERSION", "2025-10")
 # The longest Retry-After the Admin API client honours before giving up on a call.
 SHOPIFY_ADMIN_API_MAX_WAIT = envfloat("SHOPIFY_ADMIN_API_MAX_WAIT", 30.0, minimum=0.0, maximum=3600.0)
 # The sweeper job indexes this many events stored before the subject index existed (or
-# whose indexing failed) per run, in one transaction (webhooks.subject_index).
+# whose indexing failed) per run, in one transaction (webhooks.indexer.backfill).
 SUBJECT_INDEX_BACKFILL_BATCH = envint("SUBJECT_INDEX_BACKFILL_BATCH", 2000, minimum=1, maximum=1_000_000)
 # Extra handler modules to import (tests load a slow handler into a real worker this way).
 WEBHOOK_EXTRA_HANDLER_MODULES = envlist("WEBHOOK_EXTRA_HANDLER_MODULES")

@@ -4,7 +4,9 @@ shop/redact, with Shopify's 30-day deadline and evidence that holds no personal 
 A row is written by the privacy handler itself, in the transaction of its work: pending
 when it starts, done with its evidence when it ends (so a rolled-back attempt leaves
 nothing half-done). A request whose event dies is recorded as failed by the `event_dead`
-receiver below, with the error class only; a later successful replay makes it done.
+receiver, with the error class only; a later successful replay makes it done. Both live
+with the privacy handlers (webhooks.handlers.privacy: `track`, `request_failed`): this
+module is the table, below webhooks.models, and reads no event.
 Pending rows past their due date are overdue (`mark_overdue`, run by the alerting check;
 `overdue()` counts them either way). Alerting raises level 2 for `needing_attention()`.
 """
@@ -12,18 +14,11 @@ Pending rows past their due date are overdue (`mark_overdue`, run by the alertin
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
-from django.dispatch import receiver
 from django.utils import timezone
-
-from webhooks import textsafe
-from webhooks.signals import event_dead
-
-if TYPE_CHECKING:
-    from webhooks.models import WebhookEvent
 
 # Shopify's deadline for both redaction and data requests, counted from receipt.
 DUE_DAYS = 30
@@ -62,18 +57,6 @@ class ComplianceRequestQuerySet(models.QuerySet["ComplianceRequest"]):
         return self.filter(status=RequestStatus.PENDING, due_at__lt=now or timezone.now()).update(
             status=RequestStatus.OVERDUE, updated_at=timezone.now()
         )
-
-    def opened(self, event: WebhookEvent, *, shop_domain: str, customer_id: str = "", request_id: str = "") -> ComplianceRequest:
-        """The row of this request's event, created pending if it is new."""
-        row, _ = self.get_or_create(
-            event=event,
-            defaults={
-                "shop_domain": shop_domain, "kind": event.topic, "customer_id": customer_id,
-                "shopify_request_id": request_id, "received_at": event.received_at,
-                "due_at": event.received_at + timedelta(days=DUE_DAYS),
-            },
-        )
-        return row
 
 
 class ComplianceRequest(models.Model):
@@ -124,22 +107,3 @@ class ComplianceRequest(models.Model):
         downloads = [*self.evidence.get("downloads", []), {"user_id": user.pk, "at": timezone.now().isoformat()}]
         self.evidence = {**self.evidence, "downloads": downloads}
         self.save(update_fields=["evidence", "updated_at"])
-
-
-@receiver(event_dead, dispatch_uid="webhooks.compliance.request_failed")
-def request_failed(sender: type, event: WebhookEvent, result: Any, **kwargs: Any) -> None:
-    """A privacy request whose event died is failed: its handler's work was rolled back."""
-    if event.topic not in TOPICS:
-        return
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    customer = payload.get("customer")
-    row = ComplianceRequest.objects.opened(
-        event,
-        shop_domain=textsafe.for_field(ComplianceRequest, "shop_domain", payload.get("shop_domain") or event.shop_domain),
-        customer_id=textsafe.for_field(ComplianceRequest, "customer_id", customer.get("id") or "")
-        if isinstance(customer, dict) else "",
-    )
-    ComplianceRequest.objects.filter(pk=row.pk).exclude(status=RequestStatus.DONE).update(
-        status=RequestStatus.FAILED, error_class=textsafe.for_field(ComplianceRequest, "error_class", result.error_class),
-        updated_at=timezone.now(),
-    )

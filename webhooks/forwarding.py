@@ -22,7 +22,7 @@ from webhooks.models import ForwardDestination, TopicRoute
 from webhooks.verify import shopify_signature
 
 if TYPE_CHECKING:
-    from webhooks.handlers import HandlerContext
+    from webhooks.handlers.registry import HandlerContext
     from webhooks.models import WebhookEvent
 
 logger = logging.getLogger(__name__)

@@ -1,10 +1,14 @@
-"""Shops (the tenants) and the webhook events they send, with every processing attempt."""
+"""Shops (the tenants) and the webhook events they send, with every processing attempt.
+
+The app's other models are defined beside the code that knows them best and imported here
+(so Django finds them): the breaker's abstract base, the subject index, the compliance
+tracker and payload revisions. Those modules import nothing of this one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -13,10 +17,11 @@ from django.utils import timezone
 
 from webhooks.breaker import BreakerState as BreakerState  # re-exported: admin, forwarding
 from webhooks.breaker import CircuitBreaker
+from webhooks.compliance import ComplianceRequest  # noqa: F401  (a model of this app)
+from webhooks.retention import Deletion, delete_in_batches, relations
+from webhooks.revisions import PayloadRevision  # noqa: F401  (a model of this app)
 from webhooks.subject_index import EventSubject, SubjectQueries  # noqa: F401  (EventSubject: a model of this app)
-
-if TYPE_CHECKING:
-    from webhooks.retention import Deletion
+from webhooks.tokens import decrypt, encrypt
 
 
 class Shop(models.Model):
@@ -51,10 +56,13 @@ class Shop(models.Model):
     def has_offline_token(self) -> bool:
         return bool(self.offline_token_ciphertext)
 
+    def offline_token(self) -> str | None:
+        """The offline access token in clear, or None when none is stored. Raises
+        TokenUnreadable when the key changed since it was stored (webhooks.tokens)."""
+        return decrypt(self.offline_token_ciphertext) if self.offline_token_ciphertext else None
+
     def set_offline_token(self, token: str) -> None:
         """Store a new offline token, encrypted; a new token is presumed valid."""
-        from webhooks.tokens import encrypt
-
         self.offline_token_ciphertext = encrypt(token) if token else ""
         self.token_invalid_at = None
         self.save(update_fields=["offline_token_ciphertext", "token_invalid_at", "updated_at"])
@@ -94,8 +102,6 @@ class WebhookEventQuerySet(SubjectQueries, models.QuerySet["WebhookEvent"]):
     def deletable(self) -> WebhookEventQuerySet:
         """Leave out every event a PROTECT foreign key points at (a dead letter, whatever its
         status). Found through the model's relations, so this app names no other app."""
-        from webhooks.retention import relations
-
         qs = self
         for model, field in relations(self.model, models.PROTECT):
             qs = qs.exclude(Exists(model._base_manager.filter(**{field: OuterRef("pk")})))
@@ -118,11 +124,10 @@ class WebhookEventQuerySet(SubjectQueries, models.QuerySet["WebhookEvent"]):
         each batch one short transaction, `pause` (RETENTION_PAUSE_SECONDS) between two.
         Whatever the filters, an unfinished or protected event is never deleted; see
         webhooks.retention for how a batch runs and why no orphan is left."""
-        from webhooks.retention import delete_in_batches
-
         return delete_in_batches(
             self,
             batch_size or settings.RETENTION_BATCH_SIZE,
+            deletable=lambda qs: qs.finished().deletable(),
             pause=settings.RETENTION_PAUSE_SECONDS if pause is None else pause,
             progress=progress,
         )
@@ -389,6 +394,3 @@ class CustomerDataExport(models.Model):
     def __str__(self) -> str:
         return f"data export for customer {self.customer_id} of {self.shop_domain}"
 
-
-from webhooks.compliance import ComplianceRequest  # noqa: E402,F401  (a model of this app)
-from webhooks.revisions import PayloadRevision  # noqa: E402,F401  (a model of this app)

@@ -18,8 +18,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from webhooks import subjects, textsafe
+from webhooks import indexer, subjects, textsafe
 from webhooks.erasure import ERASED, Found, Owner, erase_owned, scrub_texts
+from webhooks.errors import PayloadInvalid
 from webhooks.models import AttemptOutcome, CustomerDataExport, EventAttempt, EventStatus, Shop, WebhookEvent
 from webhooks.signals import collect_customer_data, customer_redacted, shop_redacted
 from webhooks.subject_index import EventSubject, pairs_q
@@ -37,8 +38,6 @@ class Customer(Owner):
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Customer:
-        from webhooks.errors import PayloadInvalid
-
         customer = payload.get("customer")
         cid = subjects.normalise(subjects.CUSTOMER_ID, customer.get("id")) if isinstance(customer, dict) else None
         if not isinstance(customer, dict) or cid is None:
@@ -169,7 +168,7 @@ def redact_customer(shop_domain: str, who: Customer) -> Redaction:
     events, order_ids = find_customer(shop_domain, who)
     owner = Owner(who.customer_id, who.email, who.phone, order_ids)
     # Erased under the rows' locks, from payloads read again under them: a worker indexes
-    # an event it claimed under the same lock (subject_index.index_claimed_event), so it
+    # an event it claimed under the same lock (indexer.index_claimed_event), so it
     # either indexes before this erases (and this re-indexes) or reads what this erased.
     with transaction.atomic():
         locked = WebhookEvent.objects.select_for_update().filter(pk__in=[e.pk for e in events]).order_by("pk")
@@ -177,7 +176,7 @@ def redact_customer(shop_domain: str, who: Customer) -> Redaction:
         for event in changed:
             event.redacted_at = now
         WebhookEvent.objects.bulk_update(changed, ["payload", "redacted_at"], batch_size=100)
-        EventSubject.objects.reindex(changed)  # the erased e-mails and phones leave the index
+        indexer.reindex(changed)  # the erased e-mails and phones leave the index
     result.events_scrubbed = len(changed)
     needles = sorted(found.needles)
     # Error texts live on events that did not succeed (success clears last_error) and on

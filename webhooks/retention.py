@@ -5,7 +5,7 @@ One batch, lowest ids first:
    (keyset: rows that are kept are walked past once), with the caller's filters. Ids
    only; no row is loaded into Python.
 2. In one transaction: DELETE the candidates that are still finished and that no PROTECT
-   row points at, RETURNING their ids. This re-check is what makes step 1 safe to run
+   row points at (the caller's `deletable`), RETURNING their ids. This re-check is what makes step 1 safe to run
    without locks: a candidate claimed or dead-lettered since then is skipped. Then delete
    the attempts (CASCADE) and clear the exports (SET_NULL) of exactly the deleted ids.
 3. Pause (RETENTION_PAUSE_SECONDS), so live ingest gets the database back.
@@ -23,6 +23,9 @@ PostgreSQL): if a dead letter is committed for a candidate after the DELETE's sn
 was taken (the writer held the event row, our DELETE waited for it and then went ahead),
 the database refuses the batch; the batch is rolled back and run again, and the re-check
 then keeps that event.
+
+This module sits below webhooks.models (whose `delete_in_batches` and `deletable` call it)
+and names no model: the rule of what may be deleted comes from the caller.
 """
 
 from __future__ import annotations
@@ -30,13 +33,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from django.db import IntegrityError, connections, models, transaction
 from django.db.models import BooleanField, F, Func, Value, sql
-
-if TYPE_CHECKING:
-    from webhooks.models import WebhookEventQuerySet
 
 # A batch refused this many times in a row (a dead letter created for one of its events
 # each time) stops the run with the error: something is wrong beyond a race.
@@ -109,13 +109,16 @@ def _delete_returning_pks(qs: models.QuerySet[Any]) -> list[int]:
 
 
 def delete_in_batches(
-    qs: WebhookEventQuerySet,
+    qs: QS,
     batch_size: int,
     *,
+    deletable: Callable[[QS], QS],
     pause: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> Deletion:
-    """Delete the events of `qs` as the module docstring says; returns what was done."""
+    """Delete the events of `qs` as the module docstring says; returns what was done.
+    `deletable` narrows a queryset to the rows that may still be deleted: the model's rule
+    (WebhookEventQuerySet: finished and not protected), applied again inside each batch."""
     model = qs.model
     handled = (models.CASCADE, models.SET_NULL, models.PROTECT)
     unknown = [rel.name for rel in model._meta.related_objects if rel.on_delete not in handled]
@@ -141,7 +144,7 @@ def delete_in_batches(
         for attempt in range(MAX_BATCH_RETRIES + 1):
             try:
                 with transaction.atomic(using=qs.db):
-                    gone = _delete_returning_pks(_among(base, "pk", ids).finished().deletable())
+                    gone = _delete_returning_pks(deletable(_among(base, "pk", ids)))
                     counts = {model._meta.label: len(gone)}
                     if gone:
                         for related, name in cascade:

@@ -18,7 +18,6 @@ import requests
 from django.conf import settings
 
 from webhooks.models import Shop
-from webhooks.tokens import get_offline_token
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class AdminAPIClient:
         return self.request("POST", path, json=body)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        token = get_offline_token(self.shop)
+        token = self.shop.offline_token()
         if not token:
             raise TokenInvalid(f"{self.shop.domain} has no offline token")
         delays: list[float] = list(settings.WEBHOOK_RETRY_DELAYS)

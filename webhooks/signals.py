@@ -1,4 +1,5 @@
-"""What processing announces. `webhooks` knows nothing of its listeners (deadletters)."""
+"""What processing announces. `webhooks` knows nothing of its listeners (deadletters);
+`breaker_released` is heard inside webhooks, by processing."""
 
 from django.dispatch import Signal
 
@@ -11,6 +12,12 @@ event_dead = Signal()
 # kwargs: shop_domain, customer_id, needles (the exact strings to remove: e-mails, phones,
 # full names), event_ids (the customer's events).
 customer_redacted = Signal()
+
+# A circuit breaker lets the events that wait for it go: it closed after a successful
+# probe, or staff resumed it. Sent by the breaker (webhooks.breaker), which sits below
+# processing; webhooks.processing wakes the waiting events and returns how many.
+# kwargs: waiting_key (what WebhookEvent.waiting_for holds for those events).
+breaker_released = Signal()
 
 # A shop's stored payloads were erased. kwargs: shop_domain.
 shop_redacted = Signal()

@@ -4,8 +4,11 @@ One small table of (event, kind, value, primary) rows, filled from the payload's
 (webhooks.subjects) when a worker first reads a claimed event, whatever the handler then
 does: a dead letter is indexed too. Events stored before the index existed, or whose
 indexing failed, are found by `WebhookEvent.objects.unindexed()` and indexed a batch at a
-time by the sweeper job (`EventSubject.objects.backfill()`), or at once by
-`manage.py index_subjects`.
+time by the sweeper job (`indexer.backfill()`), or at once by `manage.py index_subjects`.
+
+This module is the table and its queries; it sits below webhooks.models (whose event
+queryset takes SubjectQueries in). Writing the rows needs the events, so it is in
+webhooks.indexer: `index(event)`, `reindex(events)`, `backfill()`, `index_claimed_event`.
 
 The model-level API (values are normalised for you, see webhooks.subjects.normalise):
 
@@ -14,7 +17,6 @@ The model-level API (values are normalised for you, see webhooks.subjects.normal
     WebhookEvent.objects.mentioning_any([("customer_id", 7), ("order_id", 450789469)])
     WebhookEvent.objects.mentioning("order_id", 5, primary=True)     # events *about* order 5
     WebhookEvent.objects.matching_search("#4939")                    # what staff typed
-    EventSubject.objects.events_mentioning(kind, value)             # the same as mentioning()
     EventSubject.objects.of_event(event)                             # [Subject(kind, value, primary)]
 
 Kinds: customer_id, email, phone, order_id, order_name, draft_order_id, checkout_id.
@@ -30,22 +32,14 @@ their event, in the same transaction: the foreign key is CASCADE).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
-from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from webhooks import subjects
 from webhooks.subjects import Subject
-
-if TYPE_CHECKING:
-    from webhooks.models import WebhookEvent, WebhookEventQuerySet
-
-logger = logging.getLogger(__name__)
 
 
 def pairs_q(pairs: Iterable[tuple[str, Any]], *, primary: bool = False) -> Q | None:
@@ -93,9 +87,7 @@ class SubjectQueries:
     def matching_search(self, text: str) -> Self:
         """Events mentioning what a person typed: an e-mail, an order name ("#4939"), an
         order or customer id (webhooks.subjects.guess says which kinds a text can mean)."""
-        from webhooks.subjects import guess
-
-        return self.mentioning_any(guess(text))
+        return self.mentioning_any(subjects.guess(text))
 
 
 class EventSubjectQuerySet(models.QuerySet["EventSubject"]):
@@ -104,76 +96,18 @@ class EventSubjectQuerySet(models.QuerySet["EventSubject"]):
         query = pairs_q([(kind, value)], primary=primary)
         return self.filter(query) if query is not None else self.none()
 
-    def events_mentioning(self, kind: str, value: Any, *, primary: bool = False) -> WebhookEventQuerySet:
-        """The events whose payload mentions this subject (`primary`: whose own resource it is)."""
-        from webhooks.models import WebhookEvent
-
-        return WebhookEvent.objects.mentioning(kind, value, primary=primary)
-
-    def of_event(self, event: WebhookEvent | int) -> list[Subject]:
+    def of_event(self, event: models.Model | int) -> list[Subject]:
         """What one event mentions, primary subjects first."""
         pk = event if isinstance(event, int) else event.pk
         rows = self.filter(event_id=pk).order_by("-primary", "kind", "value").values_list("kind", "value", "primary")
         return [Subject(kind, value, primary) for kind, value, primary in rows]
-
-    def index(self, event: WebhookEvent) -> int:
-        """(Re)build one event's rows from its payload as stored now; returns how many.
-        Call it while the event cannot be deleted under you: claimed by this worker, or
-        locked (select_for_update), as every caller here does."""
-        return self.reindex([event], clear=event.subjects_indexed_at is not None)
-
-    def reindex(self, events: list[WebhookEvent], *, clear: bool = True) -> int:
-        """Rebuild the rows of these events from their payloads, in one transaction of at
-        most three statements (the old rows out, the new ones in, the events marked);
-        returns the rows written. `clear=False` skips the DELETE for events never indexed
-        (the worker's usual case). The events must not be deleted meanwhile (see index)."""
-        if not events:
-            return 0
-        from webhooks.models import WebhookEvent
-
-        now = timezone.now()
-        ids = [event.pk for event in events]
-        rows = [
-            EventSubject(event_id=event.pk, kind=k, value=v, primary=p)
-            for event in events
-            for k, v, p in subjects.extract(event.topic, event.payload)
-        ]
-        with transaction.atomic():
-            if clear:
-                self.filter(event_id__in=ids).delete()
-            self.bulk_create(rows, batch_size=1000)
-            WebhookEvent._base_manager.filter(pk__in=ids).update(subjects_indexed_at=now)
-        for event in events:
-            event.subjects_indexed_at = now
-        return len(rows)
-
-    def backfill(self, batch: int | None = None) -> int:
-        """Index up to `batch` (SUBJECT_INDEX_BACKFILL_BATCH) finished events that have no
-        index yet, oldest first, in one transaction; returns how many. Unfinished events
-        are left to the worker, which indexes each one it claims. The events are locked
-        first: retention cannot delete one half-way (EventSubject.event has no database
-        constraint to refuse an orphan, like EventAttempt.event)."""
-        from webhooks.models import WebhookEvent
-
-        size = batch or settings.SUBJECT_INDEX_BACKFILL_BATCH
-        ids = list(WebhookEvent.objects.unindexed().finished().order_by("pk").values_list("pk", flat=True)[:size])
-        if not ids:
-            return 0
-        with transaction.atomic():
-            events = list(
-                WebhookEvent.objects.select_for_update()
-                .filter(pk__in=ids, subjects_indexed_at__isnull=True)
-                .only("pk", "topic", "payload")
-            )
-            self.reindex(events)
-        return len(events)
 
 
 class EventSubject(models.Model):
     """One subject (a customer or an order) that one event's payload mentions."""
 
     # No database constraint, like EventAttempt.event and for the same reasons: rows are
-    # written only while their event is claimed or locked (see EventSubjectQuerySet.index
+    # written only while their event is claimed or locked (see webhooks.indexer.index
     # and backfill), and retention deletes them in the transaction that deletes the event.
     event = models.ForeignKey(
         "webhooks.WebhookEvent", on_delete=models.CASCADE, related_name="subjects", db_constraint=False
@@ -199,25 +133,3 @@ class EventSubject(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id} mentions {self.kind} {self.value}"
-
-
-def index_claimed_event(event: WebhookEvent) -> WebhookEvent:
-    """The worker's call, when it first reads an event it claimed: the event as stored now,
-    indexed. Never raises: an event whose indexing failed stays unindexed, and the sweeper's
-    backfill tries again once it is finished.
-
-    The payload is read again under the row's lock: a customers/redact may have erased it
-    since the claim read it, and indexing (or handling) that stale copy would put the
-    e-mail back into the index. The redaction erases under the same lock
-    (privacy.redact_customer), so the two are ordered: either the redaction waits and then
-    erases what this indexed, or this waits and reads the erased payload."""
-    from webhooks.models import WebhookEvent
-
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.select_for_update().get(pk=event.pk)
-            EventSubject.objects.index(event)
-    except Exception:  # noqa: BLE001 - the handler must run whatever the index does
-        logger.warning("event %s: subject index not written; the backfill will retry", event.pk, exc_info=True)
-        event.refresh_from_db()
-    return event

@@ -5,20 +5,18 @@ The key comes from TOKEN_ENCRYPTION_KEY (a urlsafe base64 Fernet key: generate o
 Only under DEBUG or tests, and only when the variable is empty, a key is derived from
 SECRET_KEY so a laptop works without setup; production refuses to start without one
 (system check webhooks.E001) and every use raises a clear error instead.
+
+Below webhooks.models: Shop.set_offline_token and Shop.offline_token call it.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-
-if TYPE_CHECKING:
-    from webhooks.models import Shop
 
 
 class TokenUnreadable(Exception):
@@ -51,10 +49,3 @@ def decrypt(ciphertext: str) -> str:
         return _fernet().decrypt(ciphertext.encode()).decode()
     except InvalidToken:
         raise TokenUnreadable("the offline token does not decrypt with TOKEN_ENCRYPTION_KEY") from None
-
-
-def get_offline_token(shop: Shop) -> str | None:
-    """The shop's offline access token in clear, or None when none is stored."""
-    if not shop.offline_token_ciphertext:
-        return None
-    return decrypt(shop.offline_token_ciphertext)

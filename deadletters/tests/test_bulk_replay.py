@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from conftest import database_refuses
 from deadletters import batch_run
 from deadletters.batches import ReplayBatch
 from deadletters.models import DeadLetter, ReplayRecord
@@ -137,35 +137,11 @@ def test_the_every_minute_sweeper_job_resumes_a_batch_whose_worker_died():
     assert [t["args"] for t in queued if t["func"] == "deadletters.tasks.run_replay_batch"] == [(batch.pk,)]
 
 
-@contextlib.contextmanager
-def database_refuses_claims(ids: list[int]) -> Iterator[None]:
-    """A trigger that makes the database itself refuse to mark these dead letters
-    replaying (what a claim does), as a database that fails mid-batch would."""
-    table = DeadLetter._meta.db_table
+def database_refuses_claims(ids: list[int]) -> contextlib.AbstractContextManager[None]:
+    """The database itself refuses to mark these dead letters replaying (what a claim
+    does), as a database that fails mid-batch would."""
     where = f"OLD.id IN ({', '.join(map(str, ids))}) AND NEW.status = 'replaying'"
-    if connection.vendor == "postgresql":
-        create = [
-            "CREATE FUNCTION test_refuse_claim() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'database went away'; END $$ LANGUAGE plpgsql",
-            f"CREATE TRIGGER test_refuse_claim BEFORE UPDATE ON {table} FOR EACH ROW WHEN ({where}) "
-            "EXECUTE FUNCTION test_refuse_claim()",
-        ]
-        drop = [f"DROP TRIGGER test_refuse_claim ON {table}", "DROP FUNCTION test_refuse_claim()"]
-    else:
-        create = [
-            f"CREATE TRIGGER test_refuse_claim BEFORE UPDATE ON {table} WHEN {where} "
-            "BEGIN SELECT RAISE(ABORT, 'database went away'); END"
-        ]
-        drop = ["DROP TRIGGER test_refuse_claim"]
-    with connection.cursor() as cursor:
-        for statement in create:
-            cursor.execute(statement)
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            for statement in drop:
-                cursor.execute(statement)
+    return database_refuses(DeadLetter._meta.db_table, "UPDATE", "database went away", when=where)
 
 
 def test_it_keeps_its_progress_when_a_chunk_cannot_run_and_resumes_from_there(flaky_handler, settings):

@@ -7,10 +7,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from deadletters.models import DeadLetter
 from deadletters.tests.factories import make_dead_letters
+from timedify_ops.models import JobRun
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +85,34 @@ def test_it_cleans_up_old_resolved_ones_and_counts_on_dry_run():
     code, out = run("--cleanup", "--older-than-days", "7")
     assert "deleted 1" in out
     assert not DeadLetter.objects.filter(pk=old.pk).exists() and DeadLetter.objects.filter(pk=fresh.pk).exists()
+
+
+def test_it_cleans_up_through_the_job_runner_and_the_run_shows_in_the_admin(admin_client):
+    (old,) = make_dead_letters(1)
+    old.resolve(None, "done")
+    DeadLetter.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(days=10))
+    code, out = run("--cleanup", "--older-than-days", "7")
+    job_run = JobRun.objects.get(task="deadletter_cleanup")
+    assert (code, job_run.trigger, job_run.status) == (0, "command", "ok")
+    assert (job_run.details["days"], job_run.details["deleted"], job_run.details["dry_run"]) == (7, 1, False)
+    assert "deadletter_cleanup ok in" in out and f"(run {job_run.pk})" in out
+    listing = admin_client.get("/admin/timedify_ops/jobrun/?task=deadletter_cleanup&trigger__exact=command")
+    assert list(listing.context["cl"].result_list) == [job_run]
+
+
+@pytest.mark.django_db(transaction=True)  # the failed DELETE must not abort a test transaction
+def test_it_exits_1_when_the_clean_up_job_fails():
+    (dead_letter,) = make_dead_letters(1)
+    dead_letter.resolve(None, "done")
+    with connection.cursor() as cursor:  # the table is gone: the job's DELETE fails
+        cursor.execute("ALTER TABLE deadletters_deadletter RENAME TO deadletters_deadletter_away")
+    try:
+        code, out = run("--cleanup", "--older-than-days", "0")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE deadletters_deadletter_away RENAME TO deadletters_deadletter")
+    assert code == 1 and "deadletter_cleanup failed" in out
+    assert JobRun.objects.get(task="deadletter_cleanup").status == "failed"
 
 
 def batches(*args: str) -> tuple[int, str]:

@@ -7,6 +7,7 @@ from django.db import connection
 
 from conftest import run_concurrently
 from deadletters.models import DeadLetter
+from deadletters.replay import replay_many, replay_one
 from deadletters.tests.factories import CALLS_TABLE, committed_runs, make_dead_letters
 
 
@@ -17,7 +18,7 @@ def test_it_runs_the_handler_once_when_two_replay_the_same_dead_letter(calls_tab
     flaky_handler.count_in_table = True
     flaky_handler.sleep = 0.3  # hold the first replay inside the handler while the second arrives
     before = flaky_handler.calls
-    outcomes = run_concurrently(lambda: DeadLetter.objects.get(pk=dl.pk).replay(None, source="admin").outcome)
+    outcomes = run_concurrently(lambda: replay_one(DeadLetter.objects.get(pk=dl.pk), None, source="admin").outcome)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {CALLS_TABLE} WHERE event_id = %s", [dl.event_id])  # noqa: S608
         committed_runs = cursor.fetchone()[0]
@@ -38,7 +39,7 @@ def test_it_runs_each_handler_once_when_two_bulk_replays_race(calls_table, flaky
     flaky_handler.count_in_table = True
     flaky_handler.sleep = 0.05
     before = flaky_handler.calls
-    runs = run_concurrently(lambda: {r.dead_letter_id: r.outcome for r in DeadLetter.objects.filter(pk__in=ids).replay(None)})
+    runs = run_concurrently(lambda: {r.dead_letter_id: r.outcome for r in replay_many(ids, None)})
     assert len(runs) == 2
     assert committed_runs() == {d.event_id: 1 for d in dead_letters}
     assert flaky_handler.calls - before == 6  # the loser never even started a handler

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from deadletters.models import DeadLetter, ReplayRecord
+from deadletters.replay import replay_one
 from deadletters.tests.factories import make_dead_letters
 from webhooks.models import EventAttempt, WebhookEvent
 
@@ -29,7 +30,7 @@ def test_it_resolves_on_a_successful_replay_and_marks_the_event_processed(flaky_
     (dl,) = make_dead_letters()
     user = User.objects.create_user("ann")
     flaky_handler.fail = False
-    record = dl.replay(user, source="admin")
+    record = replay_one(dl, user, source="admin")
     dl.refresh_from_db()
     assert record.outcome == "ok" and record.actor == user and not record.dry_run
     assert dl.status == "resolved" and dl.resolved_at is not None and dl.resolved_by == user
@@ -42,7 +43,7 @@ def test_it_resolves_on_a_successful_replay_and_marks_the_event_processed(flaky_
 def test_it_keeps_it_open_with_the_new_error_when_a_replay_fails(flaky_handler):
     (dl,) = make_dead_letters(payload={"id": 5})
     flaky_handler.message = "still broken for {order}"
-    record = dl.replay(None, source="command")
+    record = replay_one(dl, None, source="command")
     dl.refresh_from_db()
     assert record.outcome == "failed" and "still broken for 5" in record.error
     assert dl.status == "open" and dl.replay_count == 1
@@ -59,7 +60,7 @@ def test_it_skips_a_dead_letter_another_replay_holds(flaky_handler):
         status="replaying", replay_lease_expires_at=timezone.now() + timedelta(minutes=5)
     )
     calls = flaky_handler.calls
-    record = dl.replay(None)
+    record = replay_one(dl, None)
     assert record.outcome == "skipped"
     assert flaky_handler.calls == calls
     assert DeadLetter.objects.get(pk=dl.pk).status == "replaying"
@@ -71,14 +72,14 @@ def test_it_takes_over_a_replay_whose_lease_lapsed(flaky_handler):
         status="replaying", replay_lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
     flaky_handler.fail = False
-    assert dl.replay(None).outcome == "ok"
+    assert replay_one(dl, None).outcome == "ok"
     assert DeadLetter.objects.get(pk=dl.pk).status == "resolved"
 
 
 def test_it_resolves_a_dead_letter_whose_event_was_processed_meanwhile(flaky_handler):
     (dl,) = make_dead_letters()
     WebhookEvent.objects.filter(pk=dl.event_id).update(status="processed")
-    record = dl.replay(None)
+    record = replay_one(dl, None)
     assert record.outcome == "ok" and "already processed" in record.summary
     assert DeadLetter.objects.get(pk=dl.pk).status == "resolved"
 

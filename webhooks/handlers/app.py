@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from webhooks import textsafe
 from webhooks.errors import PayloadInvalid
-from webhooks.handlers import HandlerContext, handler
+from webhooks.handlers.registry import HandlerContext, handler
 
 
 @handler("app/uninstalled")

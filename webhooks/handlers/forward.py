@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from webhooks import forwarding
-from webhooks.handlers import ROUTE_RESOLVERS, HandlerContext, HandlerFunc
+from webhooks.handlers.registry import ROUTE_RESOLVERS, HandlerContext, HandlerFunc
 
 if TYPE_CHECKING:
     from webhooks.models import WebhookEvent

@@ -6,7 +6,7 @@ from django.conf import settings
 
 from webhooks import forwarding
 from webhooks.errors import PermanentError
-from webhooks.handlers import HandlerContext, handler
+from webhooks.handlers.registry import HandlerContext, handler
 
 
 @handler("orders/create", atomic=False)

@@ -11,14 +11,60 @@ Payloads (Shopify's documented shapes):
 Each request acts on the shop named by the signed payload's `shop_domain`. The
 X-Shopify-Shop-Domain header is not covered by the signature: one that disagrees makes the
 delivery suspicious, and it is dead-lettered without acting on either shop.
+
+Every request, shop/redact's too, is tracked in webhooks.compliance's table: `track` opens
+its row in the handler's transaction, `request_failed` marks it failed when its event dies.
 """
 
 from __future__ import annotations
 
-from webhooks import privacy
-from webhooks.compliance import ComplianceRequest
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.dispatch import receiver
+from django.utils import timezone
+
+from webhooks import privacy, textsafe
+from webhooks.compliance import DUE_DAYS, TOPICS, ComplianceRequest, RequestStatus
 from webhooks.errors import PayloadInvalid, SuspiciousDelivery
-from webhooks.handlers import HandlerContext, handler
+from webhooks.handlers.registry import HandlerContext, handler
+from webhooks.signals import event_dead
+
+if TYPE_CHECKING:
+    from webhooks.models import WebhookEvent
+
+
+def track(event: WebhookEvent, *, shop_domain: str, customer_id: str = "", request_id: str = "") -> ComplianceRequest:
+    """The compliance row (webhooks.compliance) of this request's event, created pending if
+    it is new."""
+    row, _ = ComplianceRequest.objects.get_or_create(
+        event=event,
+        defaults={
+            "shop_domain": shop_domain, "kind": event.topic, "customer_id": customer_id,
+            "shopify_request_id": request_id, "received_at": event.received_at,
+            "due_at": event.received_at + timedelta(days=DUE_DAYS),
+        },
+    )
+    return row
+
+
+@receiver(event_dead, dispatch_uid="webhooks.handlers.privacy.request_failed")
+def request_failed(sender: type, event: WebhookEvent, result: Any, **kwargs: Any) -> None:
+    """A privacy request whose event died is failed: its handler's work was rolled back."""
+    if event.topic not in TOPICS:
+        return
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    customer = payload.get("customer")
+    row = track(
+        event,
+        shop_domain=textsafe.for_field(ComplianceRequest, "shop_domain", payload.get("shop_domain") or event.shop_domain),
+        customer_id=textsafe.for_field(ComplianceRequest, "customer_id", customer.get("id") or "")
+        if isinstance(customer, dict) else "",
+    )
+    ComplianceRequest.objects.filter(pk=row.pk).exclude(status=RequestStatus.DONE).update(
+        status=RequestStatus.FAILED, error_class=textsafe.for_field(ComplianceRequest, "error_class", result.error_class),
+        updated_at=timezone.now(),
+    )
 
 
 def signed_shop_domain(ctx: HandlerContext) -> str:
@@ -42,8 +88,7 @@ def customers_data_request(ctx: HandlerContext) -> str:
     who = privacy.Customer.from_payload(ctx.event.payload)
     request = ctx.event.payload.get("data_request")
     request_id = str(request.get("id", ""))[:64] if isinstance(request, dict) else ""
-    tracked = ComplianceRequest.objects.opened(ctx.event, shop_domain=domain, customer_id=who.customer_id,
-                                               request_id=request_id)
+    tracked = track(ctx.event, shop_domain=domain, customer_id=who.customer_id, request_id=request_id)
     export = privacy.build_export(domain, who, ctx.event, request_id)
     tracked.complete(export_id=export.pk, exported_items=export.item_count)
     return f"export {export.pk} for customer {who.customer_id}: {export.item_count} items"
@@ -53,7 +98,7 @@ def customers_data_request(ctx: HandlerContext) -> str:
 def customers_redact(ctx: HandlerContext) -> str:
     domain = signed_shop_domain(ctx)
     who = privacy.Customer.from_payload(ctx.event.payload)
-    tracked = ComplianceRequest.objects.opened(ctx.event, shop_domain=domain, customer_id=who.customer_id)
+    tracked = track(ctx.event, shop_domain=domain, customer_id=who.customer_id)
     done = privacy.redact_customer(domain, who)
     tracked.complete(**done.evidence())
     return f"customer {who.customer_id} redacted from {done.events_scrubbed} events, {done.texts_scrubbed} texts"

@@ -7,16 +7,15 @@ signed payload's (see webhooks.handlers.privacy.signed_shop_domain).
 from __future__ import annotations
 
 from webhooks import privacy
-from webhooks.compliance import ComplianceRequest
-from webhooks.handlers import HandlerContext, handler
-from webhooks.handlers.privacy import signed_shop_domain
+from webhooks.handlers.privacy import signed_shop_domain, track
+from webhooks.handlers.registry import HandlerContext, handler
 from webhooks.models import Shop
 
 
 @handler("shop/redact")
 def shop_redact(ctx: HandlerContext) -> str:
     domain = signed_shop_domain(ctx)
-    tracked = ComplianceRequest.objects.opened(ctx.event, shop_domain=domain)
+    tracked = track(ctx.event, shop_domain=domain)
     shop = ctx.shop if ctx.shop is not None and ctx.shop.domain == domain else Shop.objects.get_or_create(domain=domain)[0]
     erased = privacy.erase_shop(shop)
     tracked.complete(events_erased=erased)

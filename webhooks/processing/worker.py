@@ -19,15 +19,17 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 
 from webhooks import handlers, logcontext
 from webhooks.errors import RetryLater
+from webhooks.indexer import index_claimed_event
 from webhooks.models import AttemptOutcome, BreakerState, EventStatus, TopicBreaker, WebhookEvent
 from webhooks.processing import queue
 from webhooks.processing.attempt import AttemptResult, LostClaim, die, ignore, run_attempt
 from webhooks.processing.claims import claim_where, mine
-from webhooks.subject_index import index_claimed_event
+from webhooks.signals import breaker_released
 
 logger = logging.getLogger("webhooks.processing")
 
@@ -206,3 +208,9 @@ def wake_waiting(waiting_for: str) -> int:
     for event_id in ids:
         transaction.on_commit(lambda event_id=event_id: queue.enqueue(event_id))  # type: ignore[misc]
     return len(ids)
+
+
+@receiver(breaker_released, dispatch_uid="webhooks.processing.wake_waiting")
+def _breaker_released(sender: type, waiting_key: str, **kwargs: Any) -> int:
+    """A breaker closed or was resumed (CircuitBreaker.release_waiting): its events go now."""
+    return wake_waiting(waiting_key)

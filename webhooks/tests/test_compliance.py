@@ -12,6 +12,7 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from deadletters.models import DeadLetter
+from deadletters.replay import replay_one
 from timedify_ops.alerting import evaluate
 from timedify_ops.tests.conftest import record_health
 from webhooks import privacy, processing
@@ -71,7 +72,7 @@ def test_it_marks_a_request_failed_when_its_event_dies_and_done_after_a_replay()
     assert (row.status, row.error_class) == (RequestStatus.FAILED, "webhooks.errors.PayloadInvalid")
     assert list(ComplianceRequest.objects.needing_attention()) == [row]
     WebhookEvent.objects.filter(pk=event.pk).update(payload={"shop_domain": SHOP, "customer": CUSTOMER})
-    DeadLetter.objects.get(event=event).replay()
+    replay_one(DeadLetter.objects.get(event=event))
     row.refresh_from_db()
     assert (row.status, row.error_class) == (RequestStatus.DONE, "")
 

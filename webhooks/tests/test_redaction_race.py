@@ -12,9 +12,10 @@ import pytest
 from django.db import connection, connections
 
 from webhooks import processing
+from webhooks.indexer import index_claimed_event
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.processing.claims import claim
-from webhooks.subject_index import EventSubject, index_claimed_event
+from webhooks.subject_index import EventSubject
 from webhooks.tests.support import store_event
 
 SHOP = "demo-shop.myshopify.com"

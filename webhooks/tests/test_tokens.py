@@ -11,7 +11,7 @@ from django.db import connection
 from webhooks import processing
 from webhooks.models import EventStatus, Shop
 from webhooks.tests.support import store_event
-from webhooks.tokens import TokenUnreadable, get_offline_token
+from webhooks.tokens import TokenUnreadable
 
 TOKEN = "shpat_0123456789abcdef0123456789abcdef"
 
@@ -29,11 +29,11 @@ def test_it_stores_the_token_encrypted_and_reads_it_back(settings):
     shop.set_offline_token(TOKEN)
     raw = raw_ciphertext(shop)
     assert raw and TOKEN not in raw and "0123456789abcdef" not in raw
-    assert get_offline_token(Shop.objects.get(pk=shop.pk)) == TOKEN
+    assert Shop.objects.get(pk=shop.pk).offline_token() == TOKEN
     # Another key cannot read it: the column alone is worthless.
     settings.TOKEN_ENCRYPTION_KEY = Fernet.generate_key().decode()
     with pytest.raises(TokenUnreadable):
-        get_offline_token(shop)
+        shop.offline_token()
 
 
 @pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_it_never_renders_the_token_in_the_admin_and_lets_staff_replace_it(admin
     )
     assert response.status_code == 302
     shop.refresh_from_db()
-    assert get_offline_token(shop) == "shpat_new"
+    assert shop.offline_token() == "shpat_new"
     assert TOKEN not in admin_client.get(url).content.decode()
     assert "shpat_new" not in admin_client.get(f"/admin/webhooks/shop/{shop.pk}/history/").content.decode()
 
@@ -72,4 +72,4 @@ def test_it_drops_the_token_when_the_app_is_uninstalled():
     event = store_event("app/uninstalled", {"id": 548380009, "name": "Super Toys", "domain": "demo-shop.myshopify.com"})
     assert processing.process_event(event.pk) == EventStatus.PROCESSED
     shop.refresh_from_db()
-    assert not shop.installed and get_offline_token(shop) is None
+    assert not shop.installed and shop.offline_token() is None

@@ -5,9 +5,12 @@ DEADLETTER_BATCH_RATE) with an optional --canary: `replay_batches pause|resume|c
 steers it from anywhere, and the admin shows it. With --background the worker cluster runs
 it instead. If this process dies, the sweeper hands the batch to the cluster.
 
+--cleanup runs the dead-letter clean-up job through the job runner, like its schedule: the
+run is recorded (trigger "command") and shows in the admin's job runs.
+
 Exit codes:
-  0  every replay succeeded (or nothing to do; --list and --cleanup always 0)
-  1  at least one replay failed again (or a dry run predicts a failure)
+  0  every replay succeeded (or nothing to do; --list always 0, --cleanup unless it failed)
+  1  at least one replay failed again (or a dry run predicts a failure), or --cleanup failed
   2  bad usage: no mode given, a number out of range, an ID that is not a dead letter, a bad
      --rate or --destination (nothing is replayed or deleted)
   3  the batch paused (its canary failed, the automatic pause tripped, or someone paused it)
@@ -20,7 +23,6 @@ from __future__ import annotations
 import sys
 from typing import IO, Any, cast
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
@@ -29,6 +31,7 @@ from deadletters.batches import FAILED_OUTCOMES, BatchItem, BatchOrigin, BatchSt
 from deadletters.models import DeadLetter, ReplayOutcome
 from webhooks import textsafe
 from webhooks.arguments import MAX_DAYS, MAX_ID, rate, whole
+from webhooks.jobrunner import run_job
 from webhooks.models import ForwardDestination
 
 FAILED = {ReplayOutcome.FAILED, ReplayOutcome.DEFERRED}
@@ -75,8 +78,9 @@ class Command(BaseCommand):
         if options["list"]:
             self.list_open(options["limit"])
         elif options["cleanup"]:
-            days = options["older_than_days"]
-            self.cleanup(settings.DEADLETTER_RETENTION_DAYS if days is None else days, options["dry_run"])
+            run = run_job(self, "deadletter_cleanup", days=options["older_than_days"], dry_run=options["dry_run"])
+            if run.traceback:
+                sys.exit(1)
         elif options["dry_run"]:
             dead_letters = self.chosen(options, DeadLetter.objects.select_related("event"))
             if self.dry_run(dead_letters):
@@ -208,11 +212,6 @@ class Command(BaseCommand):
                 progress.stop()
         self.summary(f"dry-ran {len(dead_letters)}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
         return counts["failed"] > 0
-
-    def cleanup(self, days: int, dry_run: bool) -> None:
-        count = DeadLetter.objects.cleanup(days, dry_run=dry_run)
-        verb = "would delete" if dry_run else "deleted"
-        self.summary(f"{verb} {count} resolved or ignored dead letter(s) older than {days} days")
 
     def summary(self, text: str) -> None:
         # A comment line in plain output, so a script reading the table can skip it.

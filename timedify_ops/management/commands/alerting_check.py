@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from timedify_ops.management.commands._jobcommand import run_job
+from webhooks.jobrunner import run_job
 
 
 class Command(BaseCommand):

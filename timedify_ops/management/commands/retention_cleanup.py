@@ -13,8 +13,7 @@ from typing import IO, Any, cast
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from timedify_ops.jobs import execute
-from timedify_ops.management.commands._jobcommand import report, run_job
+from webhooks import jobrunner
 from webhooks.arguments import MAX_DAYS, seconds, whole
 from webhooks.models import WebhookEvent
 
@@ -38,7 +37,7 @@ class Command(BaseCommand):
         if self.stdout.isatty() and not dry_run:
             run = self._with_progress(days or settings.WEBHOOK_RETENTION_DAYS, kwargs)
         else:
-            run = run_job(self, "retention_cleanup", **kwargs)
+            run = jobrunner.run_job(self, "retention_cleanup", **kwargs)
         if run.traceback:
             raise SystemExit(1)
 
@@ -52,6 +51,7 @@ class Command(BaseCommand):
         columns = (TextColumn("deleting events"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             bar = progress.add_task("retention", total=total)
-            run = execute("retention_cleanup", trigger="command", progress=lambda n: progress.advance(bar, n), **kwargs)
-        report(self, run)
+            run = jobrunner.run("retention_cleanup", trigger="command", progress=lambda n: progress.advance(bar, n),
+                                **kwargs)
+        jobrunner.report(self, run)
         return run

@@ -14,9 +14,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from timedify_ops.management.commands._jobcommand import run_job
 from webhooks import processing
 from webhooks.arguments import whole
+from webhooks.jobrunner import run_job
 
 
 class Command(BaseCommand):

@@ -14,9 +14,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from webhooks import indexer
 from webhooks.arguments import whole
 from webhooks.models import WebhookEvent
-from webhooks.subject_index import EventSubject
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             return
         total = 0
         while True:
-            done = EventSubject.objects.backfill(options["batch"])
+            done = indexer.backfill(options["batch"])
             total += done
             if not done:
                 break
