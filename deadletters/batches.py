@@ -175,10 +175,15 @@ class ReplayBatch(models.Model):
             return None
         if self.rate:
             return left / self.rate
+        pace = self.measured_pace()
+        return left * pace if pace else None
+
+    def measured_pace(self) -> float | None:
+        """Seconds per item since the batch last started or resumed (None before any)."""
         if self.anchor_at is None or self.done <= self.anchor_done:
             return None
         elapsed = (timezone.now() - self.anchor_at).total_seconds()
-        return left * elapsed / (self.done - self.anchor_done) if elapsed > 0 else None
+        return elapsed / (self.done - self.anchor_done) if elapsed > 0 else None
 
     # --- starting -----------------------------------------------------------------------
 
