@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -74,16 +75,26 @@ def test_it_stops_after_the_chunk_in_hand_when_paused_while_running(flaky_handle
     assert batch.resume(None) is False and batch.pause(None) == "" and batch.cancel(None) == ""
 
 
-def test_it_stops_between_the_forwards_of_a_chunk_when_paused(flaky_handler, settings, monkeypatch):
-    """A handler that works outside the database (a forward) is a part of its own: between
-    parts the run writes its progress, renews its lease and reads the batch again, so a
-    pause asked while a chunk of slow forwards runs takes effect after the one in hand."""
+@pytest.fixture
+def slow_forwards(flaky_handler: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The test handler as a forward (outside the database: each item a part of its own),
+    chunks of ten, and the batch read after every part (no clock in these tests)."""
     monkeypatch.setattr(factories.flaky_handler, "atomic", False, raising=False)
-    monkeypatch.setattr(batch_run, "CHECK_SECONDS", 0)  # after every part: no clock in the test
+    monkeypatch.setattr(batch_run, "CHECK_SECONDS", 0)
     settings.DEADLETTER_REPLAY_CHUNK = 10
     flaky_handler.fail = False
-    ids = [d.pk for d in bulk_dead_letters(10)]
-    batch = ReplayBatch.start(ids, None, "ten forwards", enqueue=False)
+    return flaky_handler
+
+
+def started(count: int, description: str) -> tuple[list[int], ReplayBatch]:
+    ids = [d.pk for d in bulk_dead_letters(count)]
+    return ids, ReplayBatch.start(ids, None, description, enqueue=False)
+
+
+def test_it_stops_between_the_forwards_of_a_chunk_when_paused(slow_forwards):
+    """Between the parts of a chunk the run writes its progress, renews its lease and reads
+    the batch again: a pause asked while slow forwards run takes effect after the one in hand."""
+    ids, batch = started(10, "ten forwards")
     leases = []
 
     def pause_from_elsewhere(items: list[BatchItem]) -> None:
@@ -93,29 +104,24 @@ def test_it_stops_between_the_forwards_of_a_chunk_when_paused(flaky_handler, set
 
     assert batch_run.run(batch, on_items=pause_from_elsewhere) is True
     assert (batch.status, batch.done, batch.ok, batch.requested) == ("paused", 2, 2, "")
-    assert flaky_handler.calls == 2 and open_and_free(ids[2:])
+    assert slow_forwards.calls == 2 and open_and_free(ids[2:])
     assert leases[0] < leases[1]  # renewed within the chunk
     assert list(batch.items.values_list("dead_letter_id", flat=True)) == ids[:2]
 
     assert batch.resume(None) is True
     assert batch_run.run(batch) is True
-    assert (batch.status, batch.done, batch.ok) == ("finished", 10, 10) and flaky_handler.calls == 10
+    assert (batch.status, batch.done, batch.ok) == ("finished", 10, 10) and slow_forwards.calls == 10
 
 
-def test_it_stops_within_a_chunk_when_another_run_took_the_batch_over(flaky_handler, settings, monkeypatch):
-    monkeypatch.setattr(factories.flaky_handler, "atomic", False, raising=False)
-    monkeypatch.setattr(batch_run, "CHECK_SECONDS", 0)
-    settings.DEADLETTER_REPLAY_CHUNK = 10
-    flaky_handler.fail = False
-    ids = [d.pk for d in bulk_dead_letters(4)]
-    batch = ReplayBatch.start(ids, None, "four forwards", enqueue=False)
+def test_it_stops_within_a_chunk_when_another_run_took_the_batch_over(slow_forwards):
+    ids, batch = started(4, "four forwards")
 
     def taken_over(items: list[BatchItem]) -> None:  # its lease lapsed and another run claimed it
         ReplayBatch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() + timedelta(hours=1))
 
     assert batch_run.run(batch, on_items=taken_over) is True
     assert (batch.status, batch.done) == ("running", 1)
-    assert flaky_handler.calls == 1 and open_and_free(ids[1:])
+    assert slow_forwards.calls == 1 and open_and_free(ids[1:])
 
 
 def test_it_sizes_its_chunks_to_the_pace_of_the_last_one(flaky_handler, settings, monkeypatch):
@@ -130,12 +136,12 @@ def test_it_sizes_its_chunks_to_the_pace_of_the_last_one(flaky_handler, settings
     def note(items: list[BatchItem]) -> None:
         sizes.append(len(items))
 
-    batch = ReplayBatch.start([d.pk for d in bulk_dead_letters(7)], None, "seven", enqueue=False)
+    _ids, batch = started(7, "seven")
     assert batch_run.run(batch, on_items=note) is True
     assert batch.status == "finished" and sizes == [4, 1, 1, 1]
 
     sizes.clear()
-    batch = ReplayBatch.start([d.pk for d in bulk_dead_letters(7)], None, "seven, a chunk a run", enqueue=False)
+    _ids, batch = started(7, "seven, a chunk a run")
     while not batch_run.run(batch, budget_seconds=0, on_items=note):
         pass
     assert batch.status == "finished" and sizes == [4, 1, 1, 1]
