@@ -7,9 +7,10 @@ swept in. The batch row is the shared state every process reads: the runner
 on any web worker, or typed on the command line, is seen within a moment.
 
 Pause and cancel are a handshake. While a runner holds the batch (a live lease), a click
-only asks (`requested`); the runner finishes the chunk in hand and acknowledges by setting
-the status. No item starts after the acknowledgement, and what it had not reached was
-never claimed: those dead letters are still open and free. When no runner holds the batch
+only asks (`requested`); the runner finishes the items in hand (a chunk of about a
+second, or the forward it is waiting for) and acknowledges by setting the status. No item
+starts after the acknowledgement, and what it had not reached was never claimed: those
+dead letters are still open and free. When no runner holds the batch
 (queued, or its worker died) the click acts at once. A running batch whose worker died is
 resumed by the sweeper (`resume_stalled`); a paused or cancelled one is left alone.
 """
@@ -236,7 +237,7 @@ class ReplayBatch(models.Model):
 
     def pause(self, actor: Actor, reason: str = "") -> str:
         """Pause: at once when no runner holds the batch, else ask the runner (it stops
-        after the chunk in hand). Returns "paused", "asked" or "" (not running)."""
+        after the items in hand). Returns "paused", "asked" or "" (not running)."""
         why = reason.strip() or f"paused by {_who(actor)}"
         return self._halt("pause", BatchStatus.PAUSED, actor, why)
 
