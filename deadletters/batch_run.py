@@ -6,6 +6,11 @@ after each chunk writes the chunk's report rows and the counters in one transact
 also proves the claim and renews it. Before each chunk it reads the batch: a pause or a
 cancel asked from anywhere is acknowledged there, so no item starts after it.
 
+A chunk is sized to take about a second at the pace of the last one (slow handlers go a
+few at a time), and within a chunk the progress is written and the batch read again
+between its parts at most every CHECK_SECONDS: a chunk of slow forwards (each a part of
+its own) can be paused after any of them and never outlasts the batch's lease.
+
 A run works at most DEADLETTER_BATCH_TASK_SECONDS, then hands the batch back to the queue
 (a fresh task), so one batch never holds a worker for long and other work gets through.
 Pacing counts from an anchor stored on the batch (time and items done then): a new run, in
@@ -30,7 +35,7 @@ from django.utils import timezone
 
 from deadletters import staleness
 from deadletters.batches import FAILED_OUTCOMES, OK_OUTCOMES, BatchItem, BatchStatus, ReplayBatch, lease_seconds
-from deadletters.replay import replay_chunk
+from deadletters.replay import replay_parts
 
 # The longest nap between two status reads while waiting for the next item to be due.
 NAP_SECONDS = 0.2
@@ -39,6 +44,12 @@ NAP_SECONDS = 0.2
 CHUNK_SECONDS = 0.2
 # Behind schedule by more than this: start counting again rather than burst.
 CATCH_UP_SECONDS = 1.0
+# A chunk holds at most this much time's worth of items at the pace of the last one: a
+# pause waits for about that much (the chunk's items share one transaction).
+CHUNK_BUDGET_SECONDS = 1.0
+# Within a chunk, between its parts: write the progress so far (renewing the lease) and
+# read the batch again at most this often.
+CHECK_SECONDS = 0.5
 
 OnItems = Callable[[list[BatchItem]], None]
 
@@ -53,6 +64,8 @@ class Runner:
         self.deadline = time.monotonic() + budget
         self.lease: datetime | None = None
         self.destination: Any = None
+        self.next_check = 0.0  # monotonic time of the next read of the batch within a chunk
+        self.fits: int | None = None  # items a chunk may hold at the last chunk's pace
 
     # --- the claim ----------------------------------------------------------------------
 
@@ -70,7 +83,13 @@ class Runner:
         self.destination = self.batch.destination
         if self.batch.anchor_at is None:
             self._anchor(now)
+        # The first chunk of a run goes at the pace measured so far (slow handlers: a few).
+        self.fit(self.batch.measured_pace() if not self.batch.rate else None)
         return True
+
+    def fit(self, pace: float | None) -> None:
+        """Size the chunks to come to CHUNK_BUDGET_SECONDS at `pace` (seconds per item)."""
+        self.fits = max(1, math.floor(CHUNK_BUDGET_SECONDS / pace)) if pace else None
 
     def _anchor(self, now: datetime) -> None:
         self.batch.anchor_at, self.batch.anchor_done = now, self.batch.done
@@ -82,6 +101,7 @@ class Runner:
     def check(self) -> None:
         """Read the batch: carry out a pause or cancel asked meanwhile; stop if the claim
         was lost (the lease lapsed and another run took over)."""
+        self.next_check = time.monotonic() + CHECK_SECONDS
         row = ReplayBatch.objects.filter(pk=self.batch.pk).values("requested", "lease_expires_at").first()
         if row is None or row["lease_expires_at"] != self.lease:
             raise Stop
@@ -132,7 +152,7 @@ class Runner:
     def due(self) -> int:
         """How many items to start now (0 after a short nap when none is due yet)."""
         batch = self.batch
-        size = max(1, int(settings.DEADLETTER_REPLAY_CHUNK))
+        size = max(1, min(int(settings.DEADLETTER_REPLAY_CHUNK), self.fits or batch.total))
         left = batch.total - batch.done
         if batch.canary and batch.done < batch.canary:
             left = min(left, batch.canary - batch.done)  # the canary is judged on its own
@@ -158,12 +178,30 @@ class Runner:
     def step(self, count: int) -> None:
         batch = self.batch
         ids = batch.dead_letter_ids[batch.done:batch.done + count]
-        started = timezone.now()
-        # If this raises (the database refused the claim), the progress saved after the
-        # last chunk stands; the task fails, the lease lapses and the sweeper resumes the
-        # batch with this chunk.
-        records = replay_chunk(ids, batch.created_by, source=batch.source, log=f"Replayed in batch {batch.pk}",
-                               destination=self.destination, include_superseded=batch.include_superseded)
+        started, t0 = timezone.now(), time.monotonic()
+        done: list[int] = []
+        records: list[Any] = []
+        # If a part raises (the database refused the claim), the progress saved before it
+        # stands; the task fails, the lease lapses and the sweeper resumes the batch there.
+        with contextlib.closing(replay_parts(
+            ids, batch.created_by, source=batch.source, log=f"Replayed in batch {batch.pk}",
+            destination=self.destination, include_superseded=batch.include_superseded,
+        )) as parts:
+            for part, part_records in parts:
+                done += part
+                records += part_records
+                if len(done) < len(ids) and time.monotonic() >= self.next_check:
+                    self.record(done, records, started)
+                    done, records = [], []
+                    self.check()  # a pause asked meanwhile stops here: the rest is never claimed
+        if done:
+            self.record(done, records, started)
+        self.fit((time.monotonic() - t0) / len(ids))
+
+    def record(self, ids: list[int], records: list[Any], started: datetime) -> None:
+        """The report rows and counters of these items (the next ones of the batch), with
+        the lease renewed, in one transaction that proves the claim; then the judgements."""
+        batch = self.batch
         by_id = {record.dead_letter_id: record for record in records}
         items = [_item(batch, batch.done + n, pk, by_id.get(pk), started) for n, pk in enumerate(ids)]
         counts = {"ok": 0, "failed": 0, "skipped": 0, "superseded": 0}
@@ -176,11 +214,11 @@ class Runner:
                 **{name: getattr(batch, name) + n for name, n in counts.items()},
             )
             if updated != 1:
-                raise Stop  # our lease lapsed and another run took over: it redoes this chunk
+                raise Stop  # our lease lapsed and another run took over: it redoes these items
             BatchItem.objects.bulk_create(items)
         crossed_canary = batch.canary and batch.done < batch.canary <= batch.done + len(ids)
         self.lease = lease
-        # What the UPDATE wrote, in memory: no read back per chunk.
+        # What the UPDATE wrote, in memory: no read back.
         batch.done += len(ids)
         batch.lease_expires_at = lease
         for name, n in counts.items():

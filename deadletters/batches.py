@@ -7,9 +7,10 @@ swept in. The batch row is the shared state every process reads: the runner
 on any web worker, or typed on the command line, is seen within a moment.
 
 Pause and cancel are a handshake. While a runner holds the batch (a live lease), a click
-only asks (`requested`); the runner finishes the chunk in hand and acknowledges by setting
-the status. No item starts after the acknowledgement, and what it had not reached was
-never claimed: those dead letters are still open and free. When no runner holds the batch
+only asks (`requested`); the runner finishes the items in hand (a chunk of about a
+second, or the forward it is waiting for) and acknowledges by setting the status. No item
+starts after the acknowledgement, and what it had not reached was never claimed: those
+dead letters are still open and free. When no runner holds the batch
 (queued, or its worker died) the click acts at once. A running batch whose worker died is
 resumed by the sweeper (`resume_stalled`); a paused or cancelled one is left alone.
 """
@@ -177,10 +178,15 @@ class ReplayBatch(models.Model):
             return None
         if self.rate:
             return left / self.rate
+        pace = self.measured_pace()
+        return left * pace if pace else None
+
+    def measured_pace(self) -> float | None:
+        """Seconds per item since the batch last started or resumed (None before any)."""
         if self.anchor_at is None or self.done <= self.anchor_done:
             return None
         elapsed = (timezone.now() - self.anchor_at).total_seconds()
-        return left * elapsed / (self.done - self.anchor_done) if elapsed > 0 else None
+        return elapsed / (self.done - self.anchor_done) if elapsed > 0 else None
 
     # --- starting -----------------------------------------------------------------------
 
@@ -233,7 +239,7 @@ class ReplayBatch(models.Model):
 
     def pause(self, actor: Actor, reason: str = "") -> str:
         """Pause: at once when no runner holds the batch, else ask the runner (it stops
-        after the chunk in hand). Returns "paused", "asked" or "" (not running)."""
+        after the items in hand). Returns "paused", "asked" or "" (not running)."""
         why = reason.strip() or f"paused by {_who(actor)}"
         return self._halt("pause", BatchStatus.PAUSED, actor, why)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -138,10 +138,21 @@ def replay_chunk(
     A dead letter a newer processed delivery superseded (deadletters.staleness) is resolved
     as superseded instead of replayed, unless `include_superseded`.
     Raises only when the database refuses the claim or the release after a crash."""
-    records: list[ReplayRecord] = []
+    return [record for _part, records in replay_parts(ids, actor, source=source, log=log, destination=destination,
+                                                      revision=revision, include_superseded=include_superseded)
+            for record in records]
+
+
+def replay_parts(
+    ids: list[int], actor: Actor = None, *, source: str = "admin", log: str = "", destination: Any = None,
+    revision: PayloadRevision | None = None, include_superseded: bool = False,
+) -> Generator[tuple[list[int], list[ReplayRecord]], None, None]:
+    """`replay_chunk` a part at a time: yields each part's ids and records once it is
+    committed, and claims the next part only when asked for it. A caller that stops
+    between parts (a paused batch) leaves the rest unclaimed: a forwarded dead letter is a
+    part of its own, so a chunk of slow forwards can be stopped after any of them."""
     for part in _parts(ids):
-        records += _Part(part, actor, source, log, destination, revision, include_superseded).run()
-    return records
+        yield part, _Part(part, actor, source, log, destination, revision, include_superseded).run()
 
 
 def superseded(dead_letter_ids: Iterable[int]) -> dict[int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from deadletters import batch_run
 from deadletters.batches import BatchItem, ReplayBatch
 from deadletters.models import DeadLetter
+from deadletters.tests import factories
 from deadletters.tests.factories import bulk_dead_letters, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +73,78 @@ def test_it_stops_after_the_chunk_in_hand_when_paused_while_running(flaky_handle
     assert open_and_free(ids[4:]) and flaky_handler.calls == 4
     assert batch.outcome == ("cancelled", "cancelled") and batch.finished_at is not None
     assert batch.resume(None) is False and batch.pause(None) == "" and batch.cancel(None) == ""
+
+
+@pytest.fixture
+def slow_forwards(flaky_handler: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The test handler as a forward (outside the database: each item a part of its own),
+    chunks of ten, and the batch read after every part (no clock in these tests)."""
+    monkeypatch.setattr(factories.flaky_handler, "atomic", False, raising=False)
+    monkeypatch.setattr(batch_run, "CHECK_SECONDS", 0)
+    settings.DEADLETTER_REPLAY_CHUNK = 10
+    flaky_handler.fail = False
+    return flaky_handler
+
+
+def started(count: int, description: str) -> tuple[list[int], ReplayBatch]:
+    ids = [d.pk for d in bulk_dead_letters(count)]
+    return ids, ReplayBatch.start(ids, None, description, enqueue=False)
+
+
+def test_it_stops_between_the_forwards_of_a_chunk_when_paused(slow_forwards):
+    """Between the parts of a chunk the run writes its progress, renews its lease and reads
+    the batch again: a pause asked while slow forwards run takes effect after the one in hand."""
+    ids, batch = started(10, "ten forwards")
+    leases = []
+
+    def pause_from_elsewhere(items: list[BatchItem]) -> None:
+        leases.append(ReplayBatch.objects.get(pk=batch.pk).lease_expires_at)
+        if len(leases) == 2:
+            assert ReplayBatch.objects.get(pk=batch.pk).pause(None) == "asked"
+
+    assert batch_run.run(batch, on_items=pause_from_elsewhere) is True
+    assert (batch.status, batch.done, batch.ok, batch.requested) == ("paused", 2, 2, "")
+    assert slow_forwards.calls == 2 and open_and_free(ids[2:])
+    assert leases[0] < leases[1]  # renewed within the chunk
+    assert list(batch.items.values_list("dead_letter_id", flat=True)) == ids[:2]
+
+    assert batch.resume(None) is True
+    assert batch_run.run(batch) is True
+    assert (batch.status, batch.done, batch.ok) == ("finished", 10, 10) and slow_forwards.calls == 10
+
+
+def test_it_stops_within_a_chunk_when_another_run_took_the_batch_over(slow_forwards):
+    ids, batch = started(4, "four forwards")
+
+    def taken_over(items: list[BatchItem]) -> None:  # its lease lapsed and another run claimed it
+        ReplayBatch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() + timedelta(hours=1))
+
+    assert batch_run.run(batch, on_items=taken_over) is True
+    assert (batch.status, batch.done) == ("running", 1)
+    assert slow_forwards.calls == 1 and open_and_free(ids[1:])
+
+
+def test_it_sizes_its_chunks_to_the_pace_of_the_last_one(flaky_handler, settings, monkeypatch):
+    """A chunk's items share a transaction, so a pause waits for the chunk in hand: chunks
+    hold CHUNK_BUDGET_SECONDS' worth of items at the pace of the last chunk, in this run or
+    (for the first chunk of a run) since the batch started."""
+    monkeypatch.setattr(batch_run, "CHUNK_BUDGET_SECONDS", 0)  # whatever the pace: one item a chunk
+    settings.DEADLETTER_REPLAY_CHUNK = 4
+    flaky_handler.fail = False
+    sizes: list[int] = []
+
+    def note(items: list[BatchItem]) -> None:
+        sizes.append(len(items))
+
+    _ids, batch = started(7, "seven")
+    assert batch_run.run(batch, on_items=note) is True
+    assert batch.status == "finished" and sizes == [4, 1, 1, 1]
+
+    sizes.clear()
+    _ids, batch = started(7, "seven, a chunk a run")
+    while not batch_run.run(batch, budget_seconds=0, on_items=note):
+        pass
+    assert batch.status == "finished" and sizes == [4, 1, 1, 1]
 
 
 def test_it_pauses_when_the_canary_fails_and_goes_on_after_a_resume(flaky_handler, settings):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from conftest import database_refuses
 from deadletters import replay
 from deadletters.models import DeadLetter, ReplayRecord, fingerprint
+from deadletters.tests import factories
 from deadletters.tests.factories import committed_runs, make_dead_letters
 from webhooks import handlers, processing
 from webhooks.errors import RetryLater
@@ -273,3 +274,75 @@ def test_it_commits_twice_per_chunk_whatever_its_size(transactional_db, flaky_ha
     # Statements in all: per dead letter its shop, a savepoint, the event's UPDATE and the
     # release (this handler writes nothing); per chunk about a dozen, whatever its size.
     assert len(writes) <= 10 * 4 + 2 * 15
+
+
+@pytest.mark.django_db
+def test_it_writes_the_outcomes_of_a_chunk_with_one_update(flaky_handler, settings):
+    """Events of different shops: each handler in its savepoint, then one UPDATE records
+    every success (processed, attempt number, times, shop linked) and one INSERT the attempts."""
+    settings.DEADLETTER_REPLAY_CHUNK = 100
+    letters = [dead_letter_for(factories.TOPIC, {"id": n}, shop=f"shop-{n}.myshopify.com") for n in range(6)]
+    flaky_handler.fail = False
+    statements: list[str] = []
+
+    def noted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql.lstrip())
+        return execute(sql, params, many, context)
+
+    before = timezone.now()
+    with connection.execute_wrapper(noted):
+        records = replay.replay_many([d.pk for d in letters], None)
+    assert [r.outcome for r in records] == ["ok"] * 6
+    # The claim, then the outcomes: two UPDATEs of events for the chunk, none per item.
+    assert len([sql for sql in statements if sql.startswith('UPDATE "webhooks_webhookevent"')]) == 2
+    assert len([sql for sql in statements if sql.startswith('INSERT INTO "webhooks_eventattempt"')]) == 1
+    for letter in letters:
+        event = WebhookEvent.objects.select_related("shop").get(pk=letter.event_id)
+        assert (event.status, event.attempts, event.lease_expires_at, event.last_error) == ("processed", 6, None, "")
+        assert event.processed_at is not None and event.processed_at >= before and event.processing_ms is not None
+        assert event.shop is not None and event.shop.domain == letter.shop_domain
+        (attempt,) = EventAttempt.objects.filter(event=event)
+        assert (attempt.number, attempt.outcome, attempt.trigger) == (6, "ok", "replay")
+
+
+@pytest.mark.django_db
+def test_a_handler_sees_the_earlier_events_of_its_shop_processed(flaky_handler, settings, monkeypatch):
+    """Outcomes wait for the end of the chunk, but not past a handler of the same shop:
+    it sees the shop's earlier events processed, as if they had been replayed one by one."""
+    settings.DEADLETTER_REPLAY_CHUNK = 100
+    seen: dict[int, dict[int, str]] = {}
+
+    def peek(ctx: handlers.HandlerContext) -> str:
+        rows = WebhookEvent.objects.filter(shop_domain=ctx.event.shop_domain).values_list("pk", "status")
+        seen[ctx.event.pk] = dict(rows)
+        return "looked"
+
+    monkeypatch.setitem(handlers.REGISTRY, "tests/peek", peek)
+    first = dead_letter_for("tests/peek", {"id": 1}, shop="a.myshopify.com")
+    other = dead_letter_for("tests/peek", {"id": 2}, shop="b.myshopify.com")
+    second = dead_letter_for("tests/peek", {"id": 3}, shop="a.myshopify.com")
+    records = replay.replay_many([first.pk, other.pk, second.pk], None)
+    assert [r.outcome for r in records] == ["ok"] * 3
+    assert seen[second.event_id] == {first.event_id: "processed", second.event_id: "processing"}
+    assert seen[other.event_id] == {other.event_id: "processing"}
+
+
+@pytest.mark.django_db
+def test_it_runs_no_handler_for_an_event_whose_claim_lapsed_before_the_work(flaky_handler, settings, monkeypatch):
+    """Between the claim and the work the events' rows are locked under the claim; one
+    taken over meanwhile (its lease lapsed) is not run, and its dead letter is not done."""
+    settings.DEADLETTER_REPLAY_CHUNK = 100
+    kept, lost = make_dead_letters(2)
+    flaky_handler.fail, flaky_handler.calls = False, 0
+    claim_many = processing.claim_many
+
+    def taken_over_meanwhile(event_ids: Any, **kwargs: Any) -> Any:
+        lease, events = claim_many(event_ids, **kwargs)
+        WebhookEvent.objects.filter(pk=lost.event_id).update(lease_expires_at=lease + timedelta(seconds=1))
+        return lease, events
+
+    monkeypatch.setattr(processing, "claim_many", taken_over_meanwhile)
+    records = replay.replay_many([kept.pk, lost.pk], None)
+    assert [r.outcome for r in records] == ["ok", "skipped"] and flaky_handler.calls == 1
+    assert DeadLetter.objects.get(pk=lost.pk).status == "open"
+    assert WebhookEvent.objects.get(pk=lost.event_id).status == "processing"  # the other claimant's

@@ -24,7 +24,7 @@ from django.utils import timezone
 from webhooks import handlers, textsafe
 from webhooks.errors import PermanentError, RetryLater
 from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, Shop, WebhookEvent
-from webhooks.processing.claims import mine
+from webhooks.processing.claims import mark_processed, mine
 from webhooks.signals import event_dead
 
 logger = logging.getLogger("webhooks.processing")
@@ -105,9 +105,43 @@ def attempt_row(event: WebhookEvent, result: AttemptResult, trigger: str) -> Eve
     )
 
 
-# Where an attempt row goes: None writes it at once; a bulk replay collects them instead
-# and inserts them with one statement in the same transaction.
-Recorder = Callable[[EventAttempt], Any] | None
+class Deferred:
+    """The writes a bulk replay puts off: the attempt rows, and the outcome of each
+    successful attempt, written with one statement each. Only for a caller that holds its
+    events' rows locked under its claim for the whole transaction (`claims.lock_held`), so
+    that an outcome written later cannot find the claim gone; it flushes before the
+    transaction ends."""
+
+    def __init__(self, lease: datetime) -> None:
+        self.lease = lease
+        self.rows: list[EventAttempt] = []
+        self.processed: list[WebhookEvent] = []
+        self.shops: set[tuple[str, str]] = set()  # whose outcomes are pending
+
+    def add(self, event: WebhookEvent, row: EventAttempt, *, processed: bool) -> None:
+        self.rows.append(row)
+        if processed:
+            self.processed.append(event)
+            self.shops.add((event.provider, event.shop_domain))
+
+    def before(self, event: WebhookEvent) -> None:
+        """Before `event`'s handler runs: the outcomes pending for its shop are written, so
+        that it sees the shop's earlier events processed, as one by one. (The attempt rows
+        wait for the end, as they always did in a bulk replay.)"""
+        if (event.provider, event.shop_domain) in self.shops:
+            self.write_outcomes()
+
+    def write_outcomes(self) -> None:
+        if mark_processed(self.processed, self.lease) != len(self.processed):
+            raise LostClaim(f"events {sorted(e.pk for e in self.processed)} are no longer all claimed")
+        self.processed, self.shops = [], set()
+
+    def flush(self) -> None:
+        self.write_outcomes()
+        EventAttempt.objects.bulk_create(self.rows)
+        self.rows = []
+
+
 # The event's next state after a failed or deferred attempt (retry, wait, dead), written
 # by the caller inside the transaction that records the attempt.
 Settle = Callable[[WebhookEvent, AttemptResult], None]
@@ -115,13 +149,14 @@ Settle = Callable[[WebhookEvent, AttemptResult], None]
 
 def run_attempt(
     event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
-    settle: Settle, shops: dict[str, Shop] | None = None, record: Recorder = None, destination: Any = None,
+    settle: Settle, shops: dict[str, Shop] | None = None, defer: Deferred | None = None, destination: Any = None,
 ) -> AttemptResult:
     """Run the handler once. On success its work, the processed status and the attempt row
     commit in one transaction; on failure the handler's work is rolled back and the attempt
     row, the event's failure count and its next state (`settle`) are written afterwards, so
     the evidence survives the rollback. Inside a caller's transaction (a bulk replay) the
-    transaction here is a savepoint: a failure rolls back this handler's work only."""
+    transaction here is a savepoint: a failure rolls back this handler's work only, and
+    with `defer` the attempt row and a success's outcome are left to the caller's flush."""
     number = event.attempts + 1
     result = AttemptResult(outcome=AttemptOutcome.OK, number=number)
     shop = shop_for(event, shops)
@@ -139,16 +174,19 @@ def run_attempt(
                 summary = func(ctx)
             result.duration_ms = (time.perf_counter() - t0) * 1000
             result.summary = textsafe.clean(summary or "")
-            updated = mine(event, lease).update(
-                status=EventStatus.PROCESSED, attempts=number, processed_at=timezone.now(),
-                processing_ms=result.duration_ms, lease_expires_at=None, last_error="", **link,
-            )
-            if updated != 1:
-                raise LostClaim(f"event {event.pk} was claimed by another worker")
-            if record is None:
+            if defer is None:
+                updated = mine(event, lease).update(
+                    status=EventStatus.PROCESSED, attempts=number, processed_at=timezone.now(),
+                    processing_ms=result.duration_ms, lease_expires_at=None, last_error="", **link,
+                )
+                if updated != 1:
+                    raise LostClaim(f"event {event.pk} was claimed by another worker")
                 attempt_row(event, result, trigger).save()
-        if record is not None:
-            record(attempt_row(event, result, trigger))
+        if defer is not None:
+            # What the UPDATE above writes, kept on the event for the caller's flush (the
+            # shop is linked below, whatever the outcome).
+            event.attempts, event.processed_at, event.processing_ms = number, timezone.now(), result.duration_ms
+            defer.add(event, attempt_row(event, result, trigger), processed=True)
     except LostClaim:
         raise
     except BaseException as exc:  # noqa: BLE001 - every outcome is recorded; BaseException re-raised below
@@ -161,7 +199,7 @@ def run_attempt(
         return result
     result.duration_ms = (time.perf_counter() - t0) * 1000
     try:
-        record_failure(event, lease, result, trigger, settle=settle, link=link, record=record)
+        record_failure(event, lease, result, trigger, settle=settle, link=link, defer=defer)
     except LostClaim:
         if raised is not None and not isinstance(raised, Exception):
             raise raised from None
@@ -175,7 +213,7 @@ def run_attempt(
 
 def record_failure(
     event: WebhookEvent, lease: datetime, result: AttemptResult, trigger: str, *,
-    settle: Settle, link: dict[str, Any] | None = None, record: Recorder = None,
+    settle: Settle, link: dict[str, Any] | None = None, defer: Deferred | None = None,
 ) -> None:
     """Record a failed (or deferred) attempt under the claim and settle the event. The
     UPDATE locks the event row and proves it is still ours, so the attempt row is never
@@ -189,11 +227,11 @@ def record_failure(
         if updated != 1:
             raise LostClaim(f"event {event.pk} was claimed by another worker or deleted")
         event.attempts, event.failures = result.number, event.failures + counts
-        if record is None:
+        if defer is None:
             attempt_row(event, result, trigger).save()
         settle(event, result)
-    if record is not None:
-        record(attempt_row(event, result, trigger))
+    if defer is not None:
+        defer.add(event, attempt_row(event, result, trigger), processed=False)
 
 
 def die(event: WebhookEvent, result: AttemptResult, **extra: Any) -> None:

@@ -4,12 +4,13 @@ every later write of the claimant is conditional on it."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Field, Q, QuerySet
 from django.utils import timezone
 
 from webhooks.models import EventStatus, WebhookEvent
@@ -90,9 +91,61 @@ def mine(event: WebhookEvent, token: datetime) -> QuerySet[WebhookEvent]:
     return WebhookEvent.objects.filter(pk=event.pk, status=EventStatus.PROCESSING, lease_expires_at=token)
 
 
+def mine_many(event_ids: Collection[int], token: datetime) -> QuerySet[WebhookEvent]:
+    """`mine` for many events claimed with one token."""
+    return WebhookEvent.objects.filter(pk__in=event_ids, status=EventStatus.PROCESSING, lease_expires_at=token)
+
+
 def release(event_ids: Collection[int], token: datetime) -> int:
     """Give back events claimed for a replay that crashed outside its handlers: they are
     dead again, as before the claim (the token check leaves alone what someone else took)."""
-    return WebhookEvent.objects.filter(pk__in=event_ids, status=EventStatus.PROCESSING, lease_expires_at=token).update(
-        status=EventStatus.DEAD, lease_expires_at=None
-    )
+    return mine_many(event_ids, token).update(status=EventStatus.DEAD, lease_expires_at=None)
+
+
+def lock_held(events: Collection[WebhookEvent], token: datetime) -> set[int]:
+    """Lock the rows of those of `events` this claim still holds, in primary-key order, for
+    the rest of the caller's transaction; returns their ids. Under the lock no one can take
+    them over, so the caller may write their outcomes later in the transaction
+    (`mark_processed`) instead of proving the claim with each write."""
+    if not events:
+        return set()
+    return set(mine_many([event.pk for event in events], token).select_for_update().order_by("pk")
+               .values_list("pk", flat=True))
+
+
+def mark_processed(events: Sequence[WebhookEvent], token: datetime) -> int:
+    """Record the successful attempts of many events claimed with `token` in one UPDATE:
+    what `attempt.run_attempt` writes for one event (processed, the attempt's number, when,
+    how long, the shop linked), each row's values taken from its event in memory. Returns
+    the rows updated: fewer than asked when a claim is no longer held.
+
+    Plain SQL with a CASE per column: the ORM's Case/When (bulk_update) costs more Python
+    time than the hundred single UPDATEs it replaces."""
+    if not events:
+        return 0
+    quote = connection.ops.quote_name
+
+    def column(name: str) -> tuple[str, Field[Any, Any]]:
+        field = cast("Field[Any, Any]", WebhookEvent._meta.get_field(name))
+        return quote(field.column), field
+
+    pk = column("id")[0]
+    sets = [f"{column(name)[0]} = %s" for name in ("status", "lease_expires_at", "last_error")]
+    params: list[Any] = [EventStatus.PROCESSED.value, None, ""]
+    for name in ("attempts", "processed_at", "processing_ms", "shop"):
+        name_sql, field = column(name)
+        # Only rows with a value: the shop stays as it is where none is linked (and a CASE
+        # of NULLs alone would not be typed).
+        pairs = [(event.pk, field.get_db_prep_save(getattr(event, field.attname), connection)) for event in events
+                 if getattr(event, field.attname) is not None]
+        if pairs:
+            sets.append(f"{name_sql} = CASE {pk}{' WHEN %s THEN %s' * len(pairs)} ELSE {name_sql} END")
+            params += [value for pair in pairs for value in pair]
+    (status, _), (expires, lease) = column("status"), column("lease_expires_at")
+    where = f"{pk} IN ({', '.join(['%s'] * len(events))}) AND {status} = %s AND {expires} = %s"
+    params += [event.pk for event in events] + [EventStatus.PROCESSING.value, lease.get_db_prep_value(token, connection)]
+    # Names from the model, values as parameters.
+    sql = f"UPDATE {quote(WebhookEvent._meta.db_table)} SET {', '.join(sets)} WHERE {where}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)

@@ -18,8 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from webhooks import handlers, logcontext
-from webhooks.models import AttemptOutcome, EventAttempt, EventStatus, Shop, WebhookEvent
-from webhooks.processing.attempt import AttemptResult, LostClaim, Recorder, capture, ignore, run_attempt
+from webhooks.models import AttemptOutcome, EventStatus, Shop, WebhookEvent
+from webhooks.processing.attempt import AttemptResult, Deferred, LostClaim, capture, ignore, run_attempt
+from webhooks.processing.claims import lock_held
 
 
 class _DryRunRollback(Exception):
@@ -35,10 +36,10 @@ def _back_to_dead(event: WebhookEvent, result: AttemptResult) -> None:
 
 def _replay_one(
     event: WebhookEvent, func: handlers.HandlerFunc, lease: datetime, trigger: str, *,
-    shops: dict[str, Shop] | None = None, record: Recorder = None, destination: Any = None,
+    shops: dict[str, Shop] | None = None, defer: Deferred | None = None, destination: Any = None,
 ) -> AttemptResult | None:
     try:
-        return run_attempt(event, func, lease, trigger, settle=_back_to_dead, shops=shops, record=record,
+        return run_attempt(event, func, lease, trigger, settle=_back_to_dead, shops=shops, defer=defer,
                            destination=destination)
     except LostClaim:
         return None
@@ -52,11 +53,15 @@ def replay_claimed(
     lost to someone else meanwhile.
 
     Handlers that work outside the database (non-atomic) run first, one by one, as for the
-    worker. Then one transaction: every other handler in a savepoint of its own, so that a
-    failure rolls back that handler's work only; the events' statuses and attempt rows; and
-    `then(results)`, the caller's own bookkeeping, which commits together with them. An
-    exception outside a handler rolls the whole transaction back and propagates: the events
-    stay claimed until the caller gives them back (`release`) or their lease lapses.
+    worker. Then one transaction: the other events' rows are locked under the claim (one
+    whose claim was lost meanwhile is not run); every handler runs in a savepoint of its
+    own, so that a failure rolls back that handler's work only; the successes' statuses and
+    every attempt row are written with one statement each (`Deferred`); and
+    `then(results)`, the caller's own bookkeeping, commits together with them. A handler
+    sees the earlier events of its shop processed, as before: their outcomes are written
+    just before it runs. An exception outside a handler rolls the whole transaction back and
+    propagates: the events stay claimed until the caller gives them back (`release`) or
+    their lease lapses.
     `destination`: a ForwardDestination that forwarding handlers send to instead (a replay
     to another destination).
     """
@@ -73,24 +78,26 @@ def replay_claimed(
             with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
                 results[event.pk] = _replay_one(event, func, lease, trigger, destination=destination)
     with transaction.atomic():
+        held = lock_held([e for e in events if e.pk not in results], lease)
+        results.update({e.pk: None for e in events if e.pk not in results and e.pk not in held})
         domains = {e.shop_domain for e in events if e.pk not in results and e.provider == "shopify" and e.shop_domain}
         shops = {shop.domain: shop for shop in Shop.objects.filter(domain__in=domains)} if domains else {}
-        rows: list[EventAttempt] = []
+        defer = Deferred(lease)
         for event in events:
             if event.pk in results:
                 continue
             func = funcs[event.pk]
             with logcontext.scope(event_pk=event.pk, webhook_id=event.webhook_id):
                 if func is None:
-                    # None when the claim was lost meanwhile: nothing written, not ours.
                     results[event.pk] = AttemptResult(
                         outcome=AttemptOutcome.IGNORED, number=event.attempts, summary="no handler for this topic"
                     ) if ignore(event, trigger, lease) else None
                 else:
+                    defer.before(event)
                     results[event.pk] = _replay_one(
-                        event, func, lease, trigger, shops=shops, record=rows.append, destination=destination
+                        event, func, lease, trigger, shops=shops, defer=defer, destination=destination
                     )
-        EventAttempt.objects.bulk_create(rows)
+        defer.flush()
         if then is not None:
             then(results)
     return results
