@@ -212,3 +212,17 @@ def generate_shops(count: int) -> None:
         """,
         (count,),
     )
+
+
+ADMIN_TABLES = ("webhooks_webhookevent", "webhooks_eventsubject", "webhooks_eventattempt", "deadletters_deadletter",
+                "timedify_ops_jobrun", "deadletters_replaybatch", "webhooks_shop")
+
+
+def vacuum_analyze(tables: tuple[str, ...] = ADMIN_TABLES) -> None:
+    """VACUUM ANALYZE: the state autovacuum keeps a table in, visibility map included (so
+    index-only scans need no heap visits), whether or not autovacuum runs on this server."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM ANALYZE {table}")  # fixed table names
