@@ -50,6 +50,7 @@ class DeadLetterAdmin(DeadLetterActions, ReadOnlyAdmin):
     search_fields = ("shop_domain", "=event__webhook_id", "error_message", "error_class")
     ordering = ("-created_at",)
     list_per_page = 50
+    list_defer = ("traceback", "attempts")  # shown on the dead letter's page, not in the list
     actions = ["replay", "dry_run", "resolve", "ignore", "reopen", "cleanup", "delete_selected"]
     field_labels = {"replay_count": "Replays", "resolved_at": "Closed at", "note": "Note", "error_message": "Error",
                     "last_replay_error": "Error of the last replay"}

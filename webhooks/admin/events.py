@@ -62,6 +62,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ("webhook_id", "event_id", "shop_domain")
     ordering = ("-received_at",)
     list_select_related = ("shop",)
+    list_defer = ("payload", "headers")  # shown on the event's page, not in the list
     field_labels = {"api_version": "API version", "processing_ms": "Processing (ms)", "event_id": "Event ID",
                     "webhook_id": "Webhook ID"}
     fieldsets = (

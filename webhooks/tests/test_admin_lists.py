@@ -94,3 +94,11 @@ def test_the_list_counts_up_to_the_cap_without_sorting(admin_client):
         assert admin_client.get(CHANGELIST).context["cl"].result_count == 1
     (count,) = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
     assert "ORDER BY" not in count and "LIMIT" in count
+
+
+def test_the_list_leaves_big_fields_out_of_its_rows_and_the_export_keeps_them(admin_client):
+    store("defer.myshopify.com")
+    (row,) = admin_client.get(CHANGELIST).context["cl"].result_list
+    assert {"payload", "headers"} <= row.get_deferred_fields()
+    export = admin_client.get(reverse("admin:webhooks_webhookevent_export", args=["jsonl"]))
+    assert b'"payload": {"id": 1}' in b"".join(export.streaming_content)
