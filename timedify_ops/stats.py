@@ -20,7 +20,6 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 from redis.exceptions import RedisError
 
-from deadletters.models import DeadLetter
 from timedify_ops import counters, figures, series
 from timedify_ops.jobtypes import job_name
 from timedify_ops.models import JobRun
@@ -174,13 +173,13 @@ def clusters() -> list[dict[str, Any]]:
 
 def dead_letters() -> dict[str, Any]:
     """Unresolved dead letters (open or being replayed: the definition alerting and health
-    use) by topic and by error group, each group from DeadLetter's own grouping query."""
-    by_topic = list(DeadLetter.objects.unresolved().values("topic").annotate(n=Count("id")).order_by("-n", "topic"))
+    use) by topic and by error group (figures.dead_letter_backlog)."""
+    backlog = figures.dead_letter_backlog(top=20)
     groups = [
         {**g, "n": g["count"], "first": g["first_seen"], "message": (g["message"] or "")[:200]}
-        for g in DeadLetter.objects.error_groups()[:20]
+        for g in backlog.groups
     ]
-    return {"open": figures.open_dead_letters(), "by_topic": by_topic, "groups": groups}
+    return {"open": backlog.open, "by_topic": backlog.by_topic, "groups": groups}
 
 
 def breakers() -> list[dict[str, Any]]:
