@@ -75,6 +75,16 @@ class Series:
             total.add(b.count, b.errors, b.histogram)
         return total
 
+    def last(self, window: timedelta) -> Series:
+        """The last `window` of this series: the buckets series(window, bucket_seconds,
+        now=until) would hold, with the same data (each bucket is filled from the rollup
+        or the live read by its own start, whatever the window), read once for both."""
+        since = floor_to(self.until - window, self.bucket_seconds) + timedelta(seconds=self.bucket_seconds)
+        if since < self.since:
+            raise ValueError(f"the series starts at {self.since}, after {since}")
+        return Series(since=since, until=self.until, bucket_seconds=self.bucket_seconds,
+                      buckets=[b for b in self.buckets if b.start >= since])
+
     def compliance(self) -> dict[str, object]:
         """SLO figures for the whole window, and the share of buckets with traffic that
         met every SLO (p95, p99 and error rate together)."""
