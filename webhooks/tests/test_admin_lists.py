@@ -102,3 +102,31 @@ def test_the_list_leaves_big_fields_out_of_its_rows_and_the_export_keeps_them(ad
     assert {"payload", "headers"} <= row.get_deferred_fields()
     export = admin_client.get(reverse("admin:webhooks_webhookevent_export", args=["jsonl"]))
     assert b'"payload": {"id": 1}' in b"".join(export.streaming_content)
+
+
+def test_the_shop_and_topic_filters_write_what_djangos_filter_template_writes(admin_client):
+    from django.contrib.admin.templatetags.admin_list import admin_list_filter
+    from django.template.loader import get_template
+
+    from webhooks.admin.events import RecentValuesFilter
+
+    for shop in ["a-shop.myshopify.com", "b&<shop>.myshopify.com", "ünï.myshopify.com"]:
+        store(shop)
+    query = {"topic": "orders/create", "q": "a b&c", "o": "2.-1", "status__exact": "received",
+             "shop_domain": "b&<shop>.myshopify.com", "within": "24h"}
+    cl = admin_client.get(CHANGELIST, query).context["cl"]
+    specs = [spec for spec in cl.filter_specs if isinstance(spec, RecentValuesFilter)]
+    assert len(specs) == 2
+    for spec in specs:
+        ours = admin_list_filter(cl, spec)
+        theirs = get_template("admin/filter.html").render(
+            {"title": spec.title, "choices": list(spec.choices(cl)), "spec": spec})
+        assert ours == theirs
+        assert [c["query_string"] for c in spec.choices(cl)][1:] == [
+            cl.get_query_string({spec.parameter_name: value}) for value, _ in spec.lookup_choices]
+
+
+def test_with_facets_the_filters_count_their_choices_the_django_way(admin_client):
+    store("facet-shop.myshopify.com")
+    html = admin_client.get(CHANGELIST, {"_facets": "True"}).content.decode()
+    assert "facet-shop.myshopify.com (1)" in html
