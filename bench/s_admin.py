@@ -2,8 +2,8 @@
 
 Data (SQL, generate_series): N events over 14 days across 1,000 shops, and N/10 dead
 events each with an open dead letter, their subject-index rows, 30 days of scheduled job
-runs, 200 finished replay batches (1 to 10,000 dead letters each) and 20 forward
-destinations. A dataset of the same sizes seeded by an earlier run (under a day old) is
+runs, 200 finished replay batches (1 to 10,000 dead letters each), 20 forward
+destinations, and the console's own schedules. A dataset of the same sizes seeded by an earlier run (under a day old) is
 reused: the deliveries and job runs of the time since are added at the seeded rate, so
 the windows that end now (last hour, 24 hours, 7 days) hold what they held at seeding.
 The tables are vacuumed after seeding, as autovacuum would have (the visibility map lets
@@ -89,7 +89,14 @@ def pages(s: Samples) -> list[tuple[str, str, str]]:
 
 
 def seed(opts: Options) -> None:
-    """Reuse the dataset an earlier run left when its sizes match, else generate it."""
+    """Reuse the dataset an earlier run left when its sizes match, else generate it. The
+    console's schedules exist as `make run` creates them (their rows are on the dashboard)."""
+    from django.db import transaction
+
+    from timedify_ops.schedules import setup_schedules
+
+    with transaction.atomic():
+        setup_schedules()
     state = _seed_state(opts)
     if state is None:
         _generate(opts)
