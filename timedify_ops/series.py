@@ -129,10 +129,12 @@ def series(window: timedelta, bucket_seconds: int, *, now: datetime | None = Non
     live_from = since
     if bucket_seconds % HOUR == 0:
         settled = rollup.fill(now)
-        for hour in rollup.hours(since, settled):
-            target = bucket_of(int(hour.hour.timestamp()))
+        # Plain values, not model rows: 168 hours for the 7-day charts.
+        rolled = rollup.hours(since, settled).values_list("hour", "events", "errors", "latency_histogram")
+        for start, events, errors, histogram in rolled:
+            target = bucket_of(int(start.timestamp()))
             if target is not None:
-                target.add(hour.events, hour.errors, {int(b): n for b, n in hour.latency_histogram.items()})
+                target.add(events, errors, {int(b): n for b, n in histogram.items()})
         live_from = max(since, settled)
     for epoch, (count, errors, histogram) in histograms(live_from, now + timedelta(seconds=1), bucket_seconds).items():
         target = bucket_of(epoch)
