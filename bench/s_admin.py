@@ -51,6 +51,7 @@ class Samples:
     event: int  # an event in the middle of the id range
     webhook_id: str
     order: str  # its payload id: the order name and id the subject index holds
+    recent_order: str  # the payload id of an event 3.5 days old: inside the field search's 7 days
     dead_letter: int  # the newest dead letter
     dead_order: str  # its event's payload id
     shop: str = "bench-shop-123.myshopify.com"
@@ -67,7 +68,7 @@ def pages(s: Samples) -> list[tuple[str, str, str]]:
         # The payload search: a key through the subject index, a field over 7 days of payloads.
         ("events changelist, searched by order name", f"{EVENTS}?q=%23{s.order}", "webhookevent"),
         ("events changelist, searched by customer e-mail", f"{EVENTS}?q=customer{s.order}%40example.com", "webhookevent"),
-        ("events changelist, field search over 7 days", f"{EVENTS}?q=line_items.id%3A{s.order}", "webhookevent"),
+        ("events changelist, field search over 7 days", f"{EVENTS}?q=line_items.id%3A{s.recent_order}", "webhookevent"),
         ("event detail", f"{EVENTS}{s.event}/change/", "webhookevent"),
         ("dead letters changelist, default", DEADLETTERS, "deadletter"),
         ("dead letters changelist, filtered by status", f"{DEADLETTERS}?status=all", "deadletter"),
@@ -177,11 +178,14 @@ def _top_up(opts: Options, state: tuple[int, int], gap_seconds: float) -> None:
 def samples(opts: Options) -> Samples:
     middle = f"adm-{opts.admin_events // 2}"
     event, order = _row("SELECT id, payload->>'id' FROM webhooks_webhookevent WHERE webhook_id = %s", (middle,))
+    (recent_order,) = _row("SELECT payload->>'id' FROM webhooks_webhookevent WHERE webhook_id = %s",
+                           (f"adm-{opts.admin_events * 3 // 4}",))
     dead_letter, dead_order = _row(
         "SELECT d.id, e.payload->>'id' FROM deadletters_deadletter d JOIN webhooks_webhookevent e ON e.id = d.event_id "
         "ORDER BY d.id DESC LIMIT 1", (),
     )
-    return Samples(event=event, webhook_id=middle, order=order, dead_letter=dead_letter, dead_order=dead_order)
+    return Samples(event=event, webhook_id=middle, order=order, recent_order=recent_order, dead_letter=dead_letter,
+                   dead_order=dead_order)
 
 
 # --- the measurement ----------------------------------------------------------------------
