@@ -51,6 +51,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--replay-items", type=int, help="open dead letters to replay (default 10000)")
     parser.add_argument("--retention-events", type=int, help="expired events (default 1000000)")
     parser.add_argument("--admin-events", type=int, help="events behind the admin (default 1000000)")
+    parser.add_argument("--admin-profile", default="", metavar="DIR",
+                        help="profile each admin page's requests (cProfile): top entries printed, .prof files in DIR")
     parser.add_argument("--privacy-events", type=int, help="events of the shop a customer is redacted from (default 1000000)")
     parser.add_argument("--redrive-items", type=int, help="dead letters of the paced batch (default 2000)")
     parser.add_argument("--redrive-rate", type=float, default=50.0, help="the paced batch's rate, items per second")
@@ -92,6 +94,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Options]:
         redrive_items=int(pick(args.redrive_items, 2000, 60)),
         redrive_rate=args.redrive_rate,
         redrive_pauses=int(pick(args.redrive_pauses, 20, 3)),
+        admin_profile=args.admin_profile,
     )
     return args, opts
 

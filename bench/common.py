@@ -64,6 +64,7 @@ class Options:
     redrive_items: int = 2000
     redrive_rate: float = 50.0
     redrive_pauses: int = 20
+    admin_profile: str = ""  # a directory: profile each admin page's requests there
 
 
 @dataclass

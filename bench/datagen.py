@@ -124,3 +124,105 @@ def analyze() -> None:
     execute("ANALYZE webhooks_webhookevent")
     execute("ANALYZE webhooks_eventattempt")
     execute("ANALYZE deadletters_deadletter")
+
+
+def generate_job_runs(days: float) -> int:
+    """`days` of the default schedules' runs, as the job runner records them: the sweeper
+    every minute (one run in 50 found something), health and alerting every 5 minutes, the
+    three daily jobs; the newest runs are now. Returns how many."""
+    minutes = max(1, int(days * 1440))
+    execute(
+        """
+        INSERT INTO timedify_ops_jobrun (task, trigger, started_at, finished_at, duration_ms, status, summary,
+                                         details, traceback)
+        SELECT j.task, 'schedule', t, t + interval '40 milliseconds', 40.0, 'ok',
+               CASE j.task WHEN 'health_check' THEN 'all 9 checks passed' WHEN 'sweeper' THEN 'nothing to do'
+                           ELSE j.task || ' finished' END,
+               CASE j.task
+                   WHEN 'sweeper' THEN jsonb_build_object('requeued', CASE WHEN m %% 50 = 0 THEN 1 ELSE 0 END,
+                                                          'replay_batches_resumed', 0, 'subjects_indexed', 0)
+                   WHEN 'health_check' THEN '{"status": "ok", "reasons": [], "backlog": [], "checks": {}}'::jsonb
+                   WHEN 'alerting_check' THEN '{"level": 1, "findings": []}'::jsonb
+                   ELSE '{"deleted": 0, "kept": 0}'::jsonb END,
+               ''
+        FROM generate_series(0, %s - 1) AS m,
+             LATERAL (SELECT now() - make_interval(mins => m) AS t) AS at,
+             (VALUES ('sweeper', 1), ('health_check', 5), ('alerting_check', 5), ('retention_cleanup', 1440),
+                     ('deadletter_cleanup', 1440), ('prune_django_q', 1440)) AS j(task, every)
+        WHERE m %% j.every = 0
+        """,
+        (minutes,),
+    )
+    return int(scalar("SELECT count(*) FROM timedify_ops_jobrun"))
+
+
+def generate_replay_batches(count: int, first_dead_letter: int, days: float = 14.0) -> None:
+    """`count` finished replay batches over `days`, of 1 to 10,000 dead letters each (the
+    confirmed id list is stored on the batch), as support starts them; no per-item rows."""
+    execute(
+        """
+        INSERT INTO deadletters_replaybatch (description, source, origin, origin_url, dead_letter_ids, rate, canary,
+            include_superseded, total, done, ok, failed, skipped, superseded, status, requested, pause_reason,
+            window_start, anchor_done, history, created_at, started_at, finished_at)
+        SELECT 'Replay of dead letters matching a filter', 'bulk', 'filter', '/admin/deadletters/deadletter/?status=open',
+               (SELECT jsonb_agg(%s + k) FROM generate_series(0, n - 1) AS k), NULL, 0, false,
+               n, n, n - n / 10, n / 10, 0, 0, 'finished', '', '', 0, 0,
+               jsonb_build_array(jsonb_build_object('at', t, 'who', 'support', 'what', 'started', 'why', '')),
+               t, t, t + interval '1 minute'
+        FROM generate_series(1, %s) AS i,
+             LATERAL (SELECT (10 ^ (i %% 5))::int AS n,
+                             now() - make_interval(secs => (%s::float8 * 86400) * (%s - i) / %s) AS t) AS g
+        """,
+        (first_dead_letter, count, days, count, count),
+    )
+
+
+def generate_breakers(destinations: int, topics: list[str]) -> None:
+    """Forward destinations (one in ten open) and a topic breaker per topic."""
+    common = "consecutive_failures, opened_at, last_failure_at, last_error, updated_at"
+    execute(
+        f"""
+        INSERT INTO webhooks_forwarddestination (name, url, paused, state, {common})
+        SELECT 'app-' || i, 'https://app-' || i || '.example.com/webhooks', false,
+               CASE WHEN i %% 10 = 0 THEN 'open' ELSE 'closed' END, CASE WHEN i %% 10 = 0 THEN 5 ELSE 0 END,
+               CASE WHEN i %% 10 = 0 THEN now() END, CASE WHEN i %% 10 = 0 THEN now() END,
+               CASE WHEN i %% 10 = 0 THEN 'ConnectionError: refused' ELSE '' END, now()
+        FROM generate_series(1, %s) AS i
+        """,  # noqa: S608 - fixed column names
+        (destinations,),
+    )
+    execute(
+        f"""
+        INSERT INTO webhooks_topicbreaker (topic, paused, state, {common})
+        SELECT t, false, 'closed', 0, NULL, now(), 'RuntimeError: upstream said no', now() FROM unnest(%s::text[]) AS t
+        """,  # noqa: S608 - fixed column names
+        (topics,),
+    )
+
+
+def generate_shops(count: int) -> None:
+    """The shops the events name (one in 20 uninstalled), for the pages that show a shop's state."""
+    execute(
+        """
+        INSERT INTO webhooks_shop (domain, installed, installed_at, uninstalled_at, scopes, offline_token_ciphertext,
+                                   created_at, updated_at)
+        SELECT 'bench-shop-' || i || '.myshopify.com', i %% 20 <> 0, now() - interval '90 days',
+               CASE WHEN i %% 20 = 0 THEN now() - interval '1 day' END, 'read_orders,write_products', '', now(), now()
+        FROM generate_series(0, %s - 1) AS i
+        """,
+        (count,),
+    )
+
+
+ADMIN_TABLES = ("webhooks_webhookevent", "webhooks_eventsubject", "webhooks_eventattempt", "deadletters_deadletter",
+                "timedify_ops_jobrun", "deadletters_replaybatch", "webhooks_shop")
+
+
+def vacuum_analyze(tables: tuple[str, ...] = ADMIN_TABLES) -> None:
+    """VACUUM ANALYZE: the state autovacuum keeps a table in, visibility map included (so
+    index-only scans need no heap visits), whether or not autovacuum runs on this server."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM ANALYZE {table}")  # fixed table names

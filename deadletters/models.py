@@ -78,21 +78,21 @@ class DeadLetterQuerySet(models.QuerySet["DeadLetter"]):
         """What a replay may claim now: open ones, and stuck replays whose lease lapsed."""
         return self.filter(_replayable(timezone.now()))
 
-    def error_groups(self) -> models.QuerySet[Any]:
-        """Unresolved dead letters per fingerprint, biggest group first (uses the fingerprint index)."""
-        return (
-            self.unresolved()
-            .values("fingerprint")
-            .annotate(
-                count=models.Count("id"),
-                first_seen=models.Min("created_at"),
-                last_seen=models.Max("created_at"),
-                error_class=models.Max("error_class"),
-                topic=models.Max("topic"),
-                message=models.Max("error_message"),
-            )
-            .order_by("-count", "-last_seen")
-        )
+    def error_groups(self, *, per_topic: bool = False) -> models.QuerySet[Any]:
+        """Unresolved dead letters per fingerprint, biggest group first (uses the fingerprint
+        index). `per_topic` groups by fingerprint and topic: the same groups, since a
+        fingerprint includes its topic, which a caller can also add up by topic."""
+        keys = ("fingerprint", "topic") if per_topic else ("fingerprint",)
+        figures: dict[str, Any] = {
+            "count": models.Count("id"),
+            "first_seen": models.Min("created_at"),
+            "last_seen": models.Max("created_at"),
+            "error_class": models.Max("error_class"),
+            "message": models.Max("error_message"),
+        }
+        if not per_topic:
+            figures["topic"] = models.Max("topic")
+        return self.unresolved().values(*keys).annotate(**figures).order_by("-count", "-last_seen")
 
     def cleanable(self, older_than_days: int) -> DeadLetterQuerySet:
         """Resolved or ignored dead letters last touched more than N days ago."""

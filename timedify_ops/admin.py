@@ -9,7 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -21,7 +21,8 @@ from django_q.models import Schedule
 
 from timedify_ops import jobs
 from timedify_ops.cadence import cadence
-from timedify_ops.models import AlertState, JobRun, JobStatus
+from timedify_ops.models import QUIET_SWEEPER_RUN, AlertState, JobRun, JobStatus
+from webhooks.admin.indexed import IndexedValuesFilter
 from webhooks.admin.kit import ReadOnlyAdmin, count_of, monospace, short_clock, status_badge
 
 
@@ -171,11 +172,6 @@ class TimedifyScheduleAdmin(ScheduleAdmin):
         self.message_user(request, format_html("{}{}<ul>{}</ul>", head, tail, lines), level)
 
 
-# What the sweeper reports it did (timedify_ops.jobs._sweeper): a run with all of them 0
-# found nothing.
-SWEEPER_COUNTS = ("requeued", "replay_batches_resumed", "subjects_indexed")
-
-
 class QuietRunsFilter(admin.SimpleListFilter):
     """The sweeper runs every minute and almost always finds nothing: those runs are
     hidden unless asked for, so the history shows what happened."""
@@ -189,10 +185,9 @@ class QuietRunsFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> QuerySet[JobRun]:
         if self.value() == "show":
             return queryset
-        quiet = JobRun.objects.filter(task="sweeper", status=JobStatus.OK)
-        for count in SWEEPER_COUNTS:  # each zero, or not reported by that version of the job
-            quiet = quiet.filter(Q(**{f"details__{count}": 0}) | ~Q(details__has_key=count))
-        return queryset.exclude(pk__in=quiet.values("pk"))
+        # The condition itself, not "pk NOT IN (the quiet runs)": the partial index
+        # ops_jobrun_shown holds exactly the rows it leaves.
+        return queryset.filter(~QUIET_SWEEPER_RUN)
 
     def choices(self, changelist: Any) -> Any:
         yield {"selected": self.value() != "show", "query_string": changelist.get_query_string(remove=[self.parameter_name]),
@@ -206,7 +201,7 @@ class JobRunAdmin(ReadOnlyAdmin):
     """Every run of every job; read-only (runs are pruned by prune_django_q)."""
 
     list_display = ("started_at", "task", "status_badge", "trigger", "duration", "summary", "schedule_link")
-    list_filter = (QuietRunsFilter, "task", "status", "trigger", "started_at")
+    list_filter = (QuietRunsFilter, ("task", IndexedValuesFilter), "status", ("trigger", IndexedValuesFilter), "started_at")
     search_fields = ("summary", "task")
     date_hierarchy = "started_at"
     list_select_related = ("schedule", "triggered_by")

@@ -174,6 +174,35 @@ def open_dead_letters() -> int:
     return DeadLetter.objects.unresolved().count()
 
 
+@dataclass(frozen=True)
+class DeadLetterBacklog:
+    """The dead letters open_dead_letters() counts: how many, by topic, and their error groups."""
+
+    open: int
+    by_topic: list[dict[str, Any]]  # {"topic", "n"}, biggest first, then by topic
+    groups: list[dict[str, Any]]  # DeadLetter.objects.error_groups(), the `top` biggest
+
+
+def dead_letter_backlog(top: int) -> DeadLetterBacklog:
+    """The backlog from one grouped read (at 100,000 dead letters each read is a scan: the
+    count, the topics and the groups were three). Per fingerprint and topic: a fingerprint
+    includes its topic, so each row is one error group, and the topics and the total are
+    sums of rows. Should a fingerprint ever span topics, error_groups() itself is asked."""
+    rows = list(DeadLetter.objects.error_groups(per_topic=True))
+    by_topic: dict[str, int] = defaultdict(int)
+    for row in rows:
+        by_topic[row["topic"]] += row["count"]
+    if len({row["fingerprint"] for row in rows}) == len(rows):
+        groups = rows[:top]
+    else:
+        groups = list(DeadLetter.objects.error_groups()[:top])
+    return DeadLetterBacklog(
+        open=sum(by_topic.values()),
+        by_topic=[{"topic": t, "n": n} for t, n in sorted(by_topic.items(), key=lambda item: (-item[1], item[0]))],
+        groups=groups,
+    )
+
+
 def queue_state(now: datetime | None = None) -> dict[str, Any]:
     """The configured django-q2 broker's queue: {"kind", "depth", "oldest_age_s", "error"}.
     Depth is the broker's own count of tasks due for this cluster now (django-q2's

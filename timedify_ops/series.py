@@ -75,6 +75,16 @@ class Series:
             total.add(b.count, b.errors, b.histogram)
         return total
 
+    def last(self, window: timedelta) -> Series:
+        """The last `window` of this series: the buckets series(window, bucket_seconds,
+        now=until) would hold, with the same data (each bucket is filled from the rollup
+        or the live read by its own start, whatever the window), read once for both."""
+        since = floor_to(self.until - window, self.bucket_seconds) + timedelta(seconds=self.bucket_seconds)
+        if since < self.since:
+            raise ValueError(f"the series starts at {self.since}, after {since}")
+        return Series(since=since, until=self.until, bucket_seconds=self.bucket_seconds,
+                      buckets=[b for b in self.buckets if b.start >= since])
+
     def compliance(self) -> dict[str, object]:
         """SLO figures for the whole window, and the share of buckets with traffic that
         met every SLO (p95, p99 and error rate together)."""
@@ -119,10 +129,12 @@ def series(window: timedelta, bucket_seconds: int, *, now: datetime | None = Non
     live_from = since
     if bucket_seconds % HOUR == 0:
         settled = rollup.fill(now)
-        for hour in rollup.hours(since, settled):
-            target = bucket_of(int(hour.hour.timestamp()))
+        # Plain values, not model rows: 168 hours for the 7-day charts.
+        rolled = rollup.hours(since, settled).values_list("hour", "events", "errors", "latency_histogram")
+        for start, events, errors, histogram in rolled:
+            target = bucket_of(int(start.timestamp()))
             if target is not None:
-                target.add(hour.events, hour.errors, {int(b): n for b, n in hour.latency_histogram.items()})
+                target.add(events, errors, {int(b): n for b, n in histogram.items()})
         live_from = max(since, settled)
     for epoch, (count, errors, histogram) in histograms(live_from, now + timedelta(seconds=1), bucket_seconds).items():
         target = bucket_of(epoch)

@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, Q, Value
 from django.utils import timezone
 from django_q.models import Schedule, Task
 from redis.exceptions import RedisError
 
-from deadletters.models import DeadLetter
 from timedify_ops import counters, figures, series
 from timedify_ops.jobtypes import job_name
 from timedify_ops.models import JobRun
@@ -174,13 +173,13 @@ def clusters() -> list[dict[str, Any]]:
 
 def dead_letters() -> dict[str, Any]:
     """Unresolved dead letters (open or being replayed: the definition alerting and health
-    use) by topic and by error group, each group from DeadLetter's own grouping query."""
-    by_topic = list(DeadLetter.objects.unresolved().values("topic").annotate(n=Count("id")).order_by("-n", "topic"))
+    use) by topic and by error group (figures.dead_letter_backlog)."""
+    backlog = figures.dead_letter_backlog(top=20)
     groups = [
         {**g, "n": g["count"], "first": g["first_seen"], "message": (g["message"] or "")[:200]}
-        for g in DeadLetter.objects.error_groups()[:20]
+        for g in backlog.groups
     ]
-    return {"open": figures.open_dead_letters(), "by_topic": by_topic, "groups": groups}
+    return {"open": backlog.open, "by_topic": backlog.by_topic, "groups": groups}
 
 
 def breakers() -> list[dict[str, Any]]:
@@ -203,11 +202,10 @@ def schedules() -> list[dict[str, Any]]:
     """Every django-q2 schedule with its next run and its last run: our JobRun when the job
     records one, else django-q2's own task result."""
     rows = []
-    for s in Schedule.objects.order_by("next_run", "name"):
-        # The job's latest run however it was started (schedule, run now, command).
-        job = job_name(s)
-        runs = JobRun.objects.filter(task=job) if job else s.job_runs.all()
-        last = runs.exclude(status="running").order_by("-started_at").first()
+    every = list(Schedule.objects.order_by("next_run", "name"))
+    latest = _last_runs(every)
+    for s in every:
+        last = latest.get(s.pk)
         row: dict[str, Any] = {
             "id": s.pk,
             "name": s.name or s.func,
@@ -235,6 +233,22 @@ def schedules() -> list[dict[str, Any]]:
                 )
         rows.append(row)
     return rows
+
+
+def _last_runs(every: list[Schedule]) -> dict[int, JobRun]:
+    """Each schedule's latest finished run, however it was started (schedule, run now,
+    command): by the job's name when it runs one of ours, else by the schedule. On
+    PostgreSQL one statement (a UNION ALL of the per-schedule look-ups, each an index
+    probe) instead of one round trip per schedule."""
+    finished = {
+        s.pk: ((JobRun.objects.filter(task=job) if (job := job_name(s)) else s.job_runs.all())
+               .exclude(status="running").order_by("-started_at"))
+        for s in every
+    }
+    if len(finished) < 2 or not connection.features.supports_slicing_ordering_in_compound:
+        return {pk: run for pk, runs in finished.items() if (run := runs.first()) is not None}
+    first, *others = [runs.annotate(for_schedule=Value(pk, IntegerField()))[:1] for pk, runs in finished.items()]
+    return {run.for_schedule: run for run in first.union(*others, all=True)}
 
 
 def last_runs() -> list[dict[str, Any]]:

@@ -64,6 +64,9 @@ class ReplayBatchAdmin(ReadOnlyAdmin):
                     "result_badge", "control_buttons")
     list_filter = ("status", "origin")
     list_select_related = ("created_by",)
+    # The confirmed ids (up to 10,000 a batch) and the history: read on the batch's page,
+    # never on the list (200 batches of them were 30 ms of SQL and more of JSON decoding).
+    list_defer = ("dead_letter_ids", "history")
     ordering = ("-created_at",)
     change_form_template = "admin/deadletters/replaybatch/change_form.html"
 

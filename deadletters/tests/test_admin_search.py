@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from deadletters.models import DeadLetter
 from deadletters.tests.factories import make_dead_letters
+from webhooks.admin import indexed
 
 URL = reverse("admin:deadletters_deadletter_changelist")
 
@@ -23,6 +24,19 @@ def test_it_finds_a_shops_dead_letters_by_domain_or_its_beginning(admin_client):
     make_dead_letters(1, shop="bluebird-coffee.myshopify.com")
     assert shown(admin_client, "aurora-outfitters.myshopify.com") == ours
     assert shown(admin_client, "Aurora-Outfitters.myshopify") == ours
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("listed", [50, 1])
+def test_a_shops_beginning_finds_every_shop_it_begins_whether_listed_or_as_a_prefix(admin_client, monkeypatch, listed):
+    # The shops are read from the shop index first (at most PREFIX_VALUES of them), else
+    # the list filters by the prefix: the same dead letters either way.
+    monkeypatch.setattr(indexed, "PREFIX_VALUES", listed)
+    first = {dl.pk for dl in make_dead_letters(1, shop="aurora-1.myshopify.com")}
+    tenth = {dl.pk for dl in make_dead_letters(1, shop="aurora-10.myshopify.com")}
+    make_dead_letters(1, shop="aurora-2.myshopify.com")
+    assert shown(admin_client, "aurora-1") == first | tenth
+    assert shown(admin_client, "aurora-1.myshopify.com") == first
 
 
 @pytest.mark.django_db

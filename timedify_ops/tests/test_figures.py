@@ -82,3 +82,32 @@ def test_it_counts_errors_as_failed_or_dead_among_real_events():
     counts = figures.errors(timedelta(minutes=5), now)
     assert (counts.events, counts.errors, counts.rate) == (4, 2, 0.5)
     assert figures.errors(timedelta(minutes=5), now - timedelta(days=1)).rate == 0.0
+
+
+def _dead_letters(topic: str, fingerprint: str, n: int, status: str = "open") -> None:
+    from deadletters.models import DeadLetter
+
+    for _ in range(n):
+        event = WebhookEvent.objects.create(topic=topic, webhook_id=str(uuid.uuid4()), status="dead")
+        DeadLetter.objects.create(event=event, topic=topic, error_class="KeyError", error_message=f"{topic} said no",
+                                  fingerprint=fingerprint, status=status)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("spanning", [False, True])
+def test_the_dead_letter_backlog_is_the_open_count_the_topics_and_the_groups_of_one_read(spanning):
+    from django.db.models import Count
+
+    from deadletters.models import DeadLetter
+
+    _dead_letters("orders/create", "fp-orders", 3)
+    _dead_letters("app/uninstalled", "fp-app", 2)
+    _dead_letters("orders/paid", "fp-paid", 1, status="resolved")  # not waiting for anyone
+    if spanning:  # a fingerprint shared by two topics: error_groups() itself is asked
+        _dead_letters("customers/redact", "fp-app", 2)
+    backlog = figures.dead_letter_backlog(top=20)
+    assert backlog.open == figures.open_dead_letters() == (7 if spanning else 5)
+    direct = DeadLetter.objects.unresolved().values("topic").annotate(n=Count("id")).order_by("-n", "topic")
+    assert backlog.by_topic == list(direct)
+    assert backlog.groups == list(DeadLetter.objects.error_groups()[:20])
+    assert figures.dead_letter_backlog(top=1).groups == backlog.groups[:1]

@@ -88,6 +88,23 @@ def test_it_puts_events_in_their_hourly_bucket_and_keeps_empty_hours():
 
 
 @pytest.mark.django_db
+def test_the_last_day_of_a_week_is_the_days_own_series():
+    seed(5, minutes_ago=5, latency=20)
+    seed(2, minutes_ago=60 * 5 + 5, latency=400, status="dead")
+    seed(3, minutes_ago=60 * 30, latency=30)  # in the week, not in the day
+    rollup.fill()  # settled hours from the rollup, the last ones live, in both
+    now = timezone.now()
+    day, week = series.series(timedelta(hours=24), 3600, now=now), series.series(timedelta(days=7), 3600, now=now)
+    tail = week.last(timedelta(hours=24))
+    assert (tail.since, tail.until) == (day.since, day.until)
+    assert [(b.start, b.count, b.errors, b.histogram) for b in tail.buckets] == [
+        (b.start, b.count, b.errors, b.histogram) for b in day.buckets]
+    assert tail.compliance() == day.compliance()
+    with pytest.raises(ValueError):
+        day.last(timedelta(days=2))
+
+
+@pytest.mark.django_db
 def test_it_reports_slo_compliance_over_7_and_30_days():
     seed(100, minutes_ago=60 * 24 * 2, latency=20)  # 2 days ago, within SLO
     seed(100, minutes_ago=60 * 24 * 10, latency=800)  # 10 days ago: p95 and p99 missed

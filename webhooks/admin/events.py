@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.urls import path, reverse
+from django.urls import get_script_prefix, path, reverse
+from django.utils.encoding import iri_to_uri
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from webhooks.admin import export, search
+from webhooks.admin.indexed import beginning_with
 from webhooks.admin.kit import ReadOnlyAdmin, add_related_links, monospace, pretty_json, related_links, status_badge
 from webhooks.handlers import handled_topics
 from webhooks.models import EventAttempt, WebhookEvent
@@ -20,10 +24,17 @@ from webhooks.models import EventAttempt, WebhookEvent
 
 class RecentValuesFilter(admin.SimpleListFilter):
     """Choices from the newest rows only (a DISTINCT over the whole table is a full scan),
-    plus the handled topics; any value still works through the URL."""
+    plus the handled topics; any value still works through the URL.
+
+    A thousand shops are a thousand links: the filter writes them itself, the characters
+    Django's admin/filter.html would write (its template renders `rendered_choices`), for
+    a fifth of the CPU: one URL encoding of the other parameters instead of one per link,
+    and no template nodes per link."""
 
     field = ""
     sample = 1000
+    template = "admin/webhooks/filters/recent_values.html"
+    rendered_choices: SafeString | None = None
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         recent = model_admin.model.objects.order_by("-received_at").values_list(self.field, flat=True)[: self.sample]
@@ -37,6 +48,35 @@ class RecentValuesFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+    def choices(self, changelist: Any) -> Iterator[Any]:
+        if changelist.add_facets:  # counts per choice: Django's own way
+            self.rendered_choices = None
+            yield from super().choices(changelist)
+            return
+        every = [{"selected": self.value() is None, "display": "All",
+                  "query_string": changelist.get_query_string(remove=[self.parameter_name])}]
+        links = query_strings(changelist.filter_params, str(self.parameter_name), [v for v, _ in self.lookup_choices])
+        every += [{"selected": self.value() == str(value), "query_string": link, "display": title}
+                  for (value, title), link in zip(self.lookup_choices, links, strict=True)]
+        self.rendered_choices = format_html_join("", CHOICE, (
+            (mark_safe(' class="selected"') if c["selected"] else "", iri_to_uri(c["query_string"]), c["display"])
+            for c in every
+        ))
+        yield from every
+
+
+# One choice as admin/filter.html writes it (its loop body, whitespace included).
+CHOICE = '\n    <li{}>\n    <a href="{}">{}</a></li>\n  '
+
+
+def query_strings(params: dict[str, list[str]], name: str, values: list[str]) -> list[str]:
+    """ChangeList.get_query_string({name: value}) for each value: the parameters sorted by
+    name, `name` set to the value. The others are encoded once."""
+    others = sorted((k, v) for k, v in params.items() if k != name)
+    head = urlencode([(k, v) for k, v in others if k < name], doseq=True)
+    tail = urlencode([(k, v) for k, v in others if k > name], doseq=True)
+    return ["?" + "&".join(part for part in (head, urlencode([(name, value)]), tail) if part) for value in values]
 
 
 class TopicFilter(RecentValuesFilter):
@@ -61,6 +101,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ("webhook_id", "event_id", "shop_domain")
     ordering = ("-received_at",)
     list_select_related = ("shop",)
+    list_defer = ("payload", "headers")  # shown on the event's page, not in the list
     field_labels = {"api_version": "API version", "processing_ms": "Processing (ms)", "event_id": "Event ID",
                     "webhook_id": "Webhook ID"}
     fieldsets = (
@@ -103,24 +144,27 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     ) -> tuple[QuerySet[WebhookEvent], bool]:
         # Exact ids (the unique delivery index), the shop domain's beginning (the shop
         # index), and the payload search (subject index, or a field within the window),
-        # instead of the default case-insensitive substring scan.
+        # instead of the default case-insensitive substring scan. The kinds that match
+        # nothing are left out of the query: a shop alone is then read in date order
+        # from the (shop, date) index, where an OR with the other kinds made the planner
+        # walk the whole list in date order looking for that shop's rows.
         term = search_term.strip()
         if not term:
             return queryset, False
         ids, is_field = search.event_ids(request, term)
         if is_field:
             return queryset.filter(pk__in=ids or []), False
-        domain = term.lower()
-        match = Q(webhook_id=term) | Q(event_id=term) | Q(shop_domain=domain) | Q(shop_domain__startswith=domain)
-        if ids:
-            match |= Q(pk__in=ids)
+        match = beginning_with(WebhookEvent, "shop_domain", term.lower()) | Q(pk__in=ids or [])
+        delivery = Q(webhook_id=term) | Q(event_id=term)
+        if WebhookEvent.objects.filter(delivery).exists():
+            match |= delivery
         if term.isascii() and term.isdecimal():  # "²" is a digit int() refuses
             match |= Q(pk=int(term))
         return queryset.filter(match), False
 
     @admin.display(description="shop", ordering="shop_domain")
     def shop_link(self, obj: WebhookEvent) -> SafeString:
-        url = reverse("admin:webhooks_webhookevent_changelist") + "?" + urlencode({"shop_domain": obj.shop_domain})
+        url = shop_events_url(obj.shop_domain)
         suffix = " (uninstalled)" if obj.shop is not None and not obj.shop.installed else ""
         return format_html('<a href="{}">{}</a>{}', url, obj.shop_domain or "-", suffix)
 
@@ -165,11 +209,21 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         )
 
 
+def shop_events_url(domain: str) -> str:
+    """The event list filtered to one shop (a list column: one reverse() per page prefix,
+    not one per row)."""
+    return f"{_event_list(get_script_prefix())}?{urlencode({'shop_domain': domain})}"
+
+
+@lru_cache(maxsize=16)
+def _event_list(script_prefix: str) -> str:  # keyed by the prefix reverse() puts in front
+    return reverse("admin:webhooks_webhookevent_changelist")
+
+
 def _same_shop(event: WebhookEvent) -> list[SafeString]:
     if not event.shop_domain:
         return []
-    url = reverse("admin:webhooks_webhookevent_changelist") + "?" + urlencode({"shop_domain": event.shop_domain})
-    return [format_html('<a href="{}">Other deliveries of {}</a>', url, event.shop_domain)]
+    return [format_html('<a href="{}">Other deliveries of {}</a>', shop_events_url(event.shop_domain), event.shop_domain)]
 
 
 add_related_links(WebhookEvent, _same_shop)

@@ -12,14 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote as url_quote
 
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import models
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 from pygments import highlight
@@ -44,14 +50,59 @@ BADGE_CLASSES = {
 
 
 class CappedPaginator(Paginator):  # type: ignore[type-arg]
-    """Counts at most COUNT_CAP rows (a bounded subquery), never the whole table."""
+    """Counts at most COUNT_CAP rows (a bounded subquery), never the whole table. The
+    count ignores the list's order: any COUNT_CAP + 1 rows tell "more than the cap", and
+    without the ORDER BY the database need not sort (or walk an index) to find them."""
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()  # type: ignore[attr-defined]
+        return self.object_list.order_by()[: COUNT_CAP + 1].count()  # type: ignore[attr-defined]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+# Where a row's link goes: the change URL with this in place of the quoted key.
+_KEY = "0kit0"
+
+
+class KitChangeList(ChangeList):
+    """Django's ChangeList, with each row's link built from one reverse() of the change
+    URL (Django reverses it once per row: a tenth of a 100-row page's time), and the
+    model admin's `list_defer` fields left out of the page's rows (big JSON the columns
+    never show). Exports and bulk actions read `get_queryset()`, which defers nothing."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        defer = getattr(self.model_admin, "list_defer", ())
+        if defer:
+            self.queryset = self.queryset.defer(*defer)
+        super().get_results(request)
+
+    @cached_property
+    def _change_url(self) -> tuple[str, str]:
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=(_KEY,),
+                      current_app=self.model_admin.admin_site.name)
+        head, tail = url.split(_KEY)
+        return head, tail
+
+    def url_for_result(self, result: Any) -> str:
+        head, tail = self._change_url
+        # reverse() quotes an argument this way (django.urls.resolvers._reverse_with_prefix).
+        return head + url_quote(str(quote(getattr(result, self.pk_attname))), safe=RFC3986_SUBDELIMS + "/~:@") + tail
+
+
+class FastListAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The same list page for less work: row links from one reverse(), and the action
+    checkbox written directly instead of through a form widget's template (the same HTML)."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return KitChangeList
+
+    def action_checkbox(self, obj: Any) -> SafeString:
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" '
+            'aria-label="Select this object for an action - {}">', helpers.ACTION_CHECKBOX_NAME, str(obj.pk), str(obj),
+        )
+
+
+class ReadOnlyAdmin(FastListAdmin):
     """Evidence tables: looked at, never edited, added or deleted by hand; no full count.
 
     `field_labels` and `field_help` replace the model's labels and help texts on the

@@ -13,12 +13,12 @@ from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 
-from webhooks.admin.kit import count_of, status_badge
+from webhooks.admin.kit import FastListAdmin, count_of, status_badge
 from webhooks.breaker import BreakerState, CircuitBreaker
 from webhooks.models import ForwardDestination, TopicBreaker, TopicRoute
 
 
-class BreakerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BreakerAdmin(FastListAdmin):
     """What the admin pages of every circuit breaker share: its state as a badge, and the
     actions staff take on it (pause with a note, resume, close by hand)."""
 
