@@ -50,6 +50,7 @@ CHUNK_BUDGET_SECONDS = 1.0
 # Within a chunk, between its parts: write the progress so far (renewing the lease) and
 # read the batch again at most this often.
 CHECK_SECONDS = 0.5
+FIRST_CHUNK = 5  # items of a run's first chunk when its pace is not known yet
 
 OnItems = Callable[[list[BatchItem]], None]
 
@@ -83,8 +84,13 @@ class Runner:
         self.destination = self.batch.destination
         if self.batch.anchor_at is None:
             self._anchor(now)
-        # The first chunk of a run goes at the pace measured so far (slow handlers: a few).
-        self.fit(self.batch.measured_pace() if not self.batch.rate else None)
+        # The first chunk of a run goes at the pace measured so far (slow handlers: a few);
+        # with no pace yet (a new batch, or just resumed) a small one measures it, so that
+        # a pause is not kept waiting behind a full chunk of slow handlers.
+        pace = self.batch.measured_pace() if not self.batch.rate else None
+        self.fit(pace)
+        if pace is None and not self.batch.rate:
+            self.fits = FIRST_CHUNK
         return True
 
     def fit(self, pace: float | None) -> None:

@@ -151,8 +151,9 @@ Q_CLUSTER: dict[str, Any] = {
     # How long the ORM broker's pusher sleeps when the queue table is empty: the wait a
     # delivery arriving then has before a worker sees it (Redis blocks instead, no poll).
     # 0.05 s on PostgreSQL: at 30 deliveries/s, 0.2 s against 0.05 s gave ack-to-processed
-    # p95 of 1.2 s and 6.7 s against 0.8 s and 0.17 s (docs/benchmarks.md); an idle poll
-    # costs one small SELECT on the queue table.
+    # p95 of 1.2 s and 6.7 s against 0.8 s and 0.17 s (docs/benchmarks.md). An idle poll
+    # is a SELECT on the queue table and Django's SELECT 1 health check, on the kept
+    # connection: keep CONN_MAX_AGE above 0 for the cluster (at 0 every poll reconnects).
     "poll": envfloat("Q_POLL", 0.2 if SQLITE else 0.05, minimum=0.01, maximum=60.0),
     "catch_up": False,
     "ack_failures": True,

@@ -31,8 +31,15 @@ class IntakeHandler(WSGIHandler):
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
-        # What BaseHandler.load_middleware ends with when MIDDLEWARE is empty.
-        self._middleware_chain = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
+        # What BaseHandler.load_middleware ends with when MIDDLEWARE is empty, plus the
+        # host check.
+        self._middleware_chain = convert_exception_to_response(self._checked)
+
+    def _checked(self, request: Any) -> Any:
+        # ALLOWED_HOSTS holds here too: nothing in the intake reads the host otherwise
+        # (CommonMiddleware did); a foreign Host gets Django's 400.
+        request.get_host()
+        return self._get_response(request)  # type: ignore[attr-defined]
 
     def get_response(self, request: Any) -> Any:
         request.urlconf = INTAKE_URLCONF

@@ -149,7 +149,11 @@ def _fetch_id_prepared(sql: str, params: list[Any]) -> int | None:
                     row = cursor.fetchone()
             return int(row[0]) if row else None
         except (OperationalError, InterfaceError):
-            if last_try or not reused or connection.in_atomic_block:
+            # Only a connection that is gone is tried again: a timeout, a lock or a full
+            # disk on a live one would only be met twice (and the answer come later).
+            raw = connection.connection
+            gone = raw is None or raw.closed or raw.broken
+            if last_try or not reused or not gone or connection.in_atomic_block:
                 raise
             logger.warning("the kept database connection was dead; trying once more on a new one")
             connection.close()

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 
 from conftest import shopify_headers
 from timedify_ops.wsgi import application
@@ -101,3 +101,36 @@ def test_the_intake_stores_through_a_connection_the_database_dropped():
     assert pk is not None
     assert connection.connection.info.backend_pid != dropped
     assert WebhookEvent.objects.get(pk=pk).payload == {"ok": True}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_intake_does_not_retry_on_a_live_connection_that_failed():
+    """A lock timeout on a healthy connection is answered at once (503 upstream), not
+    tried again on a new connection: only a connection that is gone earns the retry."""
+    assert insert_event(provider="shopify", topic="t", webhook_id=f"wh-{uuid.uuid4()}", payload={}) is not None
+    mine = connection.connection.info.backend_pid
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:
+            cursor.execute("LOCK TABLE webhooks_webhookevent IN ACCESS EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '100ms'")
+        with pytest.raises(OperationalError):
+            insert_event(provider="shopify", topic="t", webhook_id="wh-locked", payload={})
+        assert connection.connection is not None and connection.connection.info.backend_pid == mine
+    finally:
+        other.rollback()
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert not WebhookEvent.objects.filter(webhook_id="wh-locked").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_intake_handler_refuses_a_host_outside_allowed_hosts():
+    body, headers = delivery("wh-foreign-host")
+    status, _, _ = call("POST", "/webhooks/shopify/", body, {**headers, "Host": "evil.example"})
+    assert status == 400
+    assert not WebhookEvent.objects.filter(webhook_id="wh-foreign-host").exists()
