@@ -6,43 +6,16 @@ Requests are plain WSGI calls of the real application object, as gunicorn makes 
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
-from typing import Any
 
 import pytest
 from django.db import OperationalError, connection, connections
 
 from conftest import shopify_headers
-from timedify_ops.wsgi import application
+from conftest import wsgi_request as call
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.store import insert_event
-
-
-def call(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
-        "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
-        "CONTENT_LENGTH": str(len(body)),
-    }
-    for name, value in (headers or {}).items():
-        key = name.upper().replace("-", "_")
-        environ[key if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
-    answer: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        answer["status"] = int(status.split()[0])
-        answer["headers"] = dict(response_headers)
-
-    chunks = application(environ, start_response)
-    try:
-        content = b"".join(chunks)
-    finally:
-        getattr(chunks, "close", lambda: None)()
-    return answer["status"], answer["headers"], content
 
 
 def delivery(webhook_id: str) -> tuple[bytes, dict[str, str]]:
